@@ -159,3 +159,23 @@ class Batches:
         perm = state["perm"]
         self.perm = None if perm is None else perm.to(self.x.device)
         self.pos = state["pos"]
+
+
+def ring_of_gaussians(n: int = 4096, modes: int = 8, radius: float = 2.0, std: float = 0.05,
+                      seed: int = 0, device="cpu") -> Images:
+    """The classic 2-D toy set: `modes` Gaussians evenly spaced on a circle.
+
+    x is (n, 2), y the index of each point's mode. Small enough to train a GAN in seconds,
+    and every mode is visible, so missing ones (mode collapse) are plain to see.
+    """
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(modes, (n,), generator=g)
+    centres = ring_centres(modes, radius)
+    x = centres[y] + std * torch.randn(n, 2, generator=g)
+    device = resolve_device(device)
+    return Images(x=x.to(device), y=y.to(device), name=f"ring of {modes} Gaussians")
+
+
+def ring_centres(modes: int = 8, radius: float = 2.0) -> torch.Tensor:
+    angle = torch.arange(modes) * (2 * torch.pi / modes)
+    return radius * torch.stack([angle.cos(), angle.sin()], dim=1)     # (modes, 2)

@@ -16,7 +16,7 @@ N_CLASSES = 10
 
 def crop_to_28(x: torch.Tensor) -> torch.Tensor:
     """(B, 1, 32, 32) -> (B, 1, 28, 28): undo the 2-pixel padding of the 32x32 models."""
-    if x.shape[-1] == 28:
+    if x.dim() != 4 or x.shape[-1] == 28:
         return x
     m = (x.shape[-1] - 28) // 2
     return x[..., m:m + 28, m:m + 28]
@@ -31,6 +31,41 @@ def dcgan_init(module: nn.Module) -> None:
     elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+
+
+# --- The theory chapter's toy pair, for 2-D points -----------------------------------------
+
+class ToyGenerator(nn.Module):
+    """z (B, z_dim) -> a point (B, 2). Small enough to train in seconds on a CPU."""
+    image_size = None
+
+    def __init__(self, z_dim=2, hidden=128):
+        super().__init__()
+        self.z_dim = z_dim
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, hidden), nn.ReLU(),        # (B, 128)
+            nn.Linear(hidden, hidden), nn.ReLU(),       # (B, 128)
+            nn.Linear(hidden, 2),                       # (B, 2)
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class ToyDiscriminator(nn.Module):
+    """A point (B, 2) -> a logit (B,)."""
+    image_size = None
+
+    def __init__(self, hidden=128):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(2, hidden), nn.LeakyReLU(0.2),     # (B, 128)
+            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),  # (B, 128)
+            nn.Linear(hidden, 1),                          # (B, 1)
+        )
+
+    def forward(self, x):
+        return self.net(x).squeeze(1)                      # (B,)
 
 
 # --- Post 001: the plain MLP pair ---------------------------------------------------------

@@ -105,7 +105,8 @@ class Trainer:
 
         torch.manual_seed(seed)
         order = torch.Generator(device=self.device).manual_seed(seed)
-        self.batches = Batches(images, batch_size, order, pad=(G.image_size - 28) // 2)
+        pad = (G.image_size - 28) // 2 if G.image_size else 0  # 32x32 models see padded digits
+        self.batches = Batches(images, batch_size, order, pad=pad)
         fixed = torch.Generator().manual_seed(seed)  # on the CPU: the same on every device
         self.fixed_z = torch.randn(n_fixed, G.z_dim, generator=fixed).to(self.device)
         self.step = 0
