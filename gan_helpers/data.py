@@ -70,20 +70,20 @@ def _only_split(cls, train: bool):
     return type(cls.__name__, (cls,), {"resources": resources})
 
 
-def _open(cls, root: Path, name: str):
+def _open(cls, root: Path, name: str, transform=None):
     """The torchvision data set: the training split if present, else the test split if
     present (the offline stand-in), else a download."""
     raw = _raw_folder(cls, root)
     if raw.is_dir():
         _unpack_archives(raw)
     if _has_split(cls, root, True):
-        return _read(cls, root, True, name)
+        return _read(cls, root, True, name, transform)
     if _has_split(cls, root, False):
         print(f"Note: {raw} holds only the {name} test split, so training uses its 10,000 "
               f"images.")
-        return _read(_only_split(cls, False), root, False, name)
+        return _read(_only_split(cls, False), root, False, name, transform)
     try:
-        return cls(str(root), train=True, download=True)
+        return cls(str(root), train=True, download=True, transform=transform)
     except Exception as e:  # torchvision raises URLError, RuntimeError or OSError offline
         expected = ", ".join(_split_files(cls, True) + _split_files(cls, False))
         raise GanError(
@@ -93,23 +93,29 @@ def _open(cls, root: Path, name: str):
         ) from None
 
 
-def _read(cls, root: Path, train: bool, name: str):
+def _read(cls, root: Path, train: bool, name: str, transform=None):
     try:
-        return cls(str(root), train=train, download=False)
+        return cls(str(root), train=train, download=False, transform=transform)
     except Exception as e:
         raise GanError(f"The {name} files in {_raw_folder(cls, root)} could not be read "
                        f"({e}); delete them and download or copy them again.") from None
 
 
-def load(name: str = "mnist", root=None, device="cpu") -> Images:
-    """Load a data set as `Images` on `device`, normalised once to [-1, 1]."""
+def torchvision_dataset(name: str = "mnist", root=None, transform=None):
+    """The torchvision data set itself, found the same way as `load` finds it. Only the
+    benchmark uses it, to rebuild the source posts' DataLoader pipelines."""
     if name not in DATASETS:
         raise GanError(f"Unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}.")
-    cls = DATASETS[name]
     root = data_root(root)
     if root.exists() and not root.is_dir():
         raise GanError(f"The data root {root} is a file, not a folder; pass a folder.")
-    ds = _open(cls, root, name)
+    return _open(DATASETS[name], root, name, transform)
+
+
+def load(name: str = "mnist", root=None, device="cpu") -> Images:
+    """Load a data set as `Images` on `device`, normalised once to [-1, 1]."""
+    ds = torchvision_dataset(name, root)
+    cls, root = DATASETS[name], data_root(root)
     pixels = ds.data
     if pixels.ndim != 3 or tuple(pixels.shape[1:]) != (28, 28) or len(pixels) != len(ds.targets):
         raise GanError(f"The {name} files in {_raw_folder(cls, root)} hold images of shape "
