@@ -47,8 +47,13 @@ def _unpack_archives(raw: Path) -> None:
         target = gz.with_suffix("")
         if not target.exists():
             tmp = target.with_name(target.name + ".part")
-            with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+            try:
+                with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            except (OSError, EOFError) as e:
+                tmp.unlink(missing_ok=True)
+                raise GanError(f"{gz} could not be unpacked ({e or type(e).__name__}); "
+                               f"delete it and download or copy it again.") from None
             tmp.replace(target)
 
 
@@ -98,7 +103,8 @@ def _read(cls, root: Path, train: bool, name: str, transform=None):
         return cls(str(root), train=train, download=False, transform=transform)
     except Exception as e:
         raise GanError(f"The {name} files in {_raw_folder(cls, root)} could not be read "
-                       f"({e}); delete them and download or copy them again.") from None
+                       f"({e or type(e).__name__}); delete them and download or copy them "
+                       f"again.") from None
 
 
 def torchvision_dataset(name: str = "mnist", root=None, transform=None):

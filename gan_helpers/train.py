@@ -5,8 +5,12 @@ generator step, on batches drawn from a tensor already on the device. Chapters d
 only by the models and the loss they pass in.
 """
 import math
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -17,9 +21,15 @@ from .data import Batches, Images
 from .device import resolve_device
 from .errors import GanError
 from .losses import BCE, instance_noise
-from .models import crop_to_28, is_conditional
+from .models import N_CLASSES, crop_to_28, is_conditional
 
 STATS = ("loss_d", "loss_g", "d_real", "d_fake", "gp")
+REMEDY = "try a lower learning rate, or a gradient penalty (the wgan-gp loss)"
+
+
+class Diverged(GanError):
+    """A loss or a weight became NaN or Inf. Training stops there and saves nothing more,
+    so the last checkpoint on disk is the last good one."""
 
 
 @dataclass
@@ -50,8 +60,8 @@ class History:
             for k in ("loss_d", "loss_g"):
                 v = self.values[k][-1]
                 if not math.isfinite(v):
-                    raise GanError(f"Training diverged at step {step}: {k} became {v}; "
-                                   f"try a lower learning rate, or the wgan-gp loss.")
+                    raise Diverged(f"Training diverged at step {step}: {k} became {v}; "
+                                   f"{REMEDY}.")
 
     def __getitem__(self, key):
         return self.values[key]
@@ -80,12 +90,15 @@ class Trainer:
     def __init__(self, G, D, images: Images, *, loss=None, batch_size=128, lr_g=2e-4,
                  lr_d=2e-4, betas=(0.5, 0.999), n_critic=1, noise_sigma=0.0, seed=0,
                  n_fixed=64, device=None, name="custom", progress=None):
-        for key, value in (("batch_size", batch_size), ("n_critic", n_critic)):
-            if not (isinstance(value, int) and value > 0):
-                raise GanError(f"{key} must be a positive whole number, not {value!r}.")
+        for key, value in (("batch_size", batch_size), ("n_critic", n_critic),
+                           ("n_fixed", n_fixed)):
+            _check_count(key, value)
         for key, value in (("lr_g", lr_g), ("lr_d", lr_d)):
-            if not value > 0:
-                raise GanError(f"The learning rate {key} must be positive, not {value!r}.")
+            if not _is_number(value) or not value > 0:
+                raise GanError(f"The learning rate {key} must be a positive number, "
+                               f"not {value!r}.")
+        if not _is_number(noise_sigma) or noise_sigma < 0:
+            raise GanError(f"noise_sigma must be a number >= 0, not {noise_sigma!r}.")
         self.device = resolve_device(device) if device is not None else images.x.device
         if images.x.device != self.device:
             images = Images(images.x.to(self.device), images.y.to(self.device), images.name)
@@ -99,9 +112,13 @@ class Trainer:
         self.loss = loss if loss is not None else BCE()
         self.n_critic, self.noise_sigma, self.name, self.seed = n_critic, noise_sigma, name, seed
         self.hparams = {"batch_size": batch_size, "lr_g": lr_g, "lr_d": lr_d,
-                        "betas": list(betas), "n_critic": n_critic, "seed": seed}
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=betas)
+                        "betas": list(betas), "n_critic": n_critic,
+                        "noise_sigma": noise_sigma, "seed": seed}
+        try:
+            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=betas)
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=betas)
+        except ValueError as e:  # e.g. "Invalid beta parameter at index 0: 1.5"
+            raise GanError(f"{e}; Adam's betas must lie in [0, 1).") from None
 
         torch.manual_seed(seed)
         order = torch.Generator(device=self.device).manual_seed(seed)
@@ -113,7 +130,10 @@ class Trainer:
         self.history = History()
         self.snapshots = []          # (step, (n_fixed, 1, 28, 28) CPU tensor)
         self.progress = show_progress() if progress is None else progress
-        self.stop_requested = False  # set by a signal handler; checked between steps
+        self.stop_requested = False  # set it (e.g. from a callback) to end train() early
+        self.interrupted = False     # set by Ctrl-C during train()
+        self.last_save = None        # (path, step) of the checkpoint last written or read
+        self._anneal = None          # (first, end) step of the instance-noise schedule
 
     @classmethod
     def from_recipe(cls, name, images, *, seed=0, **overrides):
@@ -161,45 +181,80 @@ class Trainer:
     # --- the loop ----------------------------------------------------------------------
 
     def train(self, steps: int, *, snapshot_every=None, on_snapshot=None,
-              checkpoint_path=None, checkpoint_every=None, log_every=None):
+              checkpoint_path=None, checkpoint_every=None, keep_every=None, log_every=None):
         """Train for `steps` more steps; returns the History.
 
         on_snapshot(step, images) is called with the fixed-noise samples (28x28, CPU) every
         `snapshot_every` steps and at the end, e.g. to redraw a grid inline.
+
+        With `checkpoint_path`, the run is saved there every `checkpoint_every` steps and
+        when training ends, each save replacing the last; every `keep_every` steps a copy
+        is also kept beside it as `<name>-<step>.pt`. A NaN or Inf loss raises `Diverged`
+        at once and nothing is saved after it, so the checkpoint stays the last good one.
+
+        Ctrl-C (a notebook's interrupt button) ends training between two steps, saves, and
+        raises KeyboardInterrupt; call train() again to go on. A second Ctrl-C stops at once.
         """
-        if not (isinstance(steps, int) and steps > 0):
-            raise GanError(f"steps must be a positive whole number, not {steps!r}.")
+        _check_count("steps", steps)
+        for key, every in (("snapshot_every", snapshot_every), ("log_every", log_every),
+                           ("checkpoint_every", checkpoint_every), ("keep_every", keep_every)):
+            if every is not None:
+                _check_count(key, every)
         if log_every is None:  # reading values back synchronises: rarely on accelerators
             log_every = 1 if self.device.type == "cpu" else 50
         start, end = self.step, self.step + steps
+        if self._anneal is None or not self._anneal[0] <= start < self._anneal[1]:
+            self._anneal = (start, end)  # a resumed run keeps the schedule it started with
+        first, last = self._anneal
+        self.stop_requested = self.interrupted = False
         bar = tqdm(total=steps, desc=self.name, disable=not self.progress, leave=False)
         self.G.train()
         self.D.train()
         tick = time.perf_counter()
         try:
-            while self.step < end and not self.stop_requested:
-                stats = self._train_step(frac=(self.step - start) / steps)
-                self.step += 1
-                self.history.images += self.batches.batch_size * self.n_critic
-                self.history.add(self.step, stats)
-                bar.update(1)
-                due = lambda every: every and (self.step % every == 0 or self.step == end)
-                if self.step % log_every == 0 or due(snapshot_every) or due(checkpoint_every):
-                    self.history.flush()
-                    bar.set_postfix(loss_d=f"{self.history['loss_d'][-1]:.3f}",
-                                    loss_g=f"{self.history['loss_g'][-1]:.3f}", refresh=False)
-                if due(snapshot_every) or due(checkpoint_every):
-                    self.history.seconds += _elapsed(tick, self.device)
-                    if due(snapshot_every):
-                        self._snapshot(on_snapshot)
-                    if due(checkpoint_every) and checkpoint_path:
-                        self.save(checkpoint_path)
-                    tick = time.perf_counter()
+            with _stop_between_steps_on_ctrl_c(self):
+                while self.step < end and not self.stop_requested:
+                    stats = self._train_step(frac=min(1.0, (self.step - first) / (last - first)))
+                    self.step += 1
+                    self.history.images += self.batches.batch_size * self.n_critic
+                    self.history.add(self.step, stats)
+                    bar.update(1)
+                    at = lambda every: every is not None and self.step % every == 0
+                    snap = at(snapshot_every) or (snapshot_every and self.step == end)
+                    save = checkpoint_path is not None and (at(checkpoint_every) or
+                                                            at(keep_every))
+                    if self.step % log_every == 0 or snap or save:
+                        self.history.flush()  # before any save: a NaN stops it here
+                        bar.set_postfix(loss_d=f"{self.history['loss_d'][-1]:.3f}",
+                                        loss_g=f"{self.history['loss_g'][-1]:.3f}",
+                                        refresh=False)
+                    if snap or save:
+                        self.history.seconds += _elapsed(tick, self.device)
+                        if snap:
+                            self._snapshot(on_snapshot)
+                        if save:
+                            self.save(checkpoint_path, keep=at(keep_every))
+                        tick = time.perf_counter()
+                self.history.seconds += _elapsed(tick, self.device)
+                self.history.flush()
+                if checkpoint_path is not None and self.last_save != (Path(checkpoint_path),
+                                                                      self.step):
+                    self.save(checkpoint_path)
+        except Diverged as e:
+            raise Diverged(self._with_last_good(e, checkpoint_path)) from None
         finally:
             bar.close()
-        self.history.seconds += _elapsed(tick, self.device)
-        self.history.flush()
+        if self.interrupted and self.step < end:
+            saved = f", saved to {checkpoint_path}" if checkpoint_path is not None else ""
+            raise KeyboardInterrupt(f"Training stopped between two steps at step "
+                                    f"{self.step}{saved}; call train() again to go on.")
         return self.history
+
+    def _with_last_good(self, e: Diverged, path) -> str:
+        """The divergence message, plus which checkpoint still holds the last good step."""
+        if path is None or self.last_save is None or self.last_save[0] != Path(path):
+            return str(e)
+        return f"{str(e).rstrip('.')}; {path} keeps step {self.last_save[1]}, the last good one."
 
     def _snapshot(self, on_snapshot):
         images = self.sample(z=self.fixed_z).cpu()
@@ -214,8 +269,8 @@ class Trainer:
         noise; for conditional models labels default to the cycle 0, 1, ..., 9, 0, ..."""
         z = self._noise(n) if z is None else z.to(self.device)
         if self.conditional and labels is None:
-            labels = torch.arange(len(z), device=self.device) % 10
-        return generate(self.G, z=z, labels=labels if self.conditional else None)
+            labels = torch.arange(len(z), device=self.device) % N_CLASSES
+        return generate(self.G, z=z, labels=labels)
 
     # --- checkpoints -------------------------------------------------------------------
 
@@ -226,38 +281,96 @@ class Trainer:
         return {"model": self.name, "step": self.step, "hparams": self.hparams,
                 "G": self.G.state_dict(), "D": self.D.state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "batches": self.batches.state_dict(), "rng": rng,
+                "batches": self.batches.state_dict(), "rng": rng, "device": self.device.type,
+                "anneal": None if self._anneal is None else list(self._anneal),
                 "fixed_z": self.fixed_z.cpu(), "history": self.history.state_dict(),
                 "z_dim": self.G.z_dim, "conditional": self.conditional}
 
-    def save(self, path) -> None:
-        checkpoint.save(self.state_dict(), path)
+    def save(self, path, *, keep=False) -> None:
+        """Write the run to `path` atomically; `keep` also copies it to <stem>-<step>.pt.
 
-    def load(self, path) -> None:
-        """Restore a run saved by `save`, in place: training goes on exactly where it was."""
+        Raises `Diverged` instead if a loss or a weight is NaN or Inf: a broken run is
+        never saved over a good one.
+        """
+        self.history.flush()
+        self._check_weights()
+        checkpoint.save(self.state_dict(), path)
+        if keep:
+            checkpoint.keep_copy(path, self.step)
+        self.last_save = (Path(path), self.step)
+
+    def _check_weights(self) -> None:
+        """A step can break the weights while its loss, computed before it, looked fine."""
+        for name, model in (("G", self.G), ("D", self.D)):
+            finite = [p.isfinite().all() for p in model.parameters()]
+            if finite and not torch.stack(finite).all():
+                raise Diverged(f"Training diverged at step {self.step}: the weights of {name} "
+                               f"became NaN or Inf; {REMEDY}.")
+
+    def load(self, path) -> dict:
+        """Restore a run saved by `save`, in place: training goes on where it stopped.
+
+        This trainer's own learning rates, betas, batch size, n_critic and noise_sigma hold
+        from here on, so a run that diverged can go on from its last good checkpoint with
+        a lower rate. Returns the settings that differ from the checkpoint's, as
+        {name: (saved, now)}. With none, training on gives the same result as a run never
+        interrupted, bit for bit on CPU. Resuming on another kind of device than the one
+        that saved (a GPU run on a CPU) restarts the data order's random stream and
+        reports "device".
+        """
         s = checkpoint.load(path, model=self.name)
         try:
             self.G.load_state_dict(s["G"])
             self.D.load_state_dict(s["D"])
             self.opt_g.load_state_dict(s["opt_g"])
             self.opt_d.load_state_dict(s["opt_d"])
-        except (RuntimeError, KeyError, ValueError) as e:
-            raise GanError(f"{path} does not fit this {self.name!r} model "
-                           f"({str(e).splitlines()[0]}); use a matching checkpoint.") from None
-        self.step = s["step"]
-        self.batches.load_state_dict(s["batches"])
-        torch.set_rng_state(s["rng"]["torch"])
-        self.batches.generator.set_state(s["rng"]["order"])
-        if "cuda" in s["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(s["rng"]["cuda"], self.device)
-        self.fixed_z = s["fixed_z"].to(self.device)
-        self.history.load_state_dict(s["history"])
+            saved_hparams, step, batches, rng = s["hparams"], s["step"], s["batches"], s["rng"]
+            history, fixed_z = s["history"], s["fixed_z"]
+        except (RuntimeError, KeyError, ValueError):
+            raise GanError(f"{path} does not fit this {self.name!r} model: its weights or "
+                           f"state have other names or shapes; use a checkpoint from the "
+                           f"same model and gan_helpers version.") from None
+        changed = {k: (saved_hparams.get(k), v) for k, v in self.hparams.items()
+                   if k != "seed" and saved_hparams.get(k) != v}
+        for opt, lr in ((self.opt_g, self.hparams["lr_g"]), (self.opt_d, self.hparams["lr_d"])):
+            for group in opt.param_groups:  # loading the optimiser brought back the old ones
+                group["lr"], group["betas"] = lr, tuple(self.hparams["betas"])
+        self.seed = self.hparams["seed"] = saved_hparams.get("seed", self.seed)
+        self.step = step
+        self.batches.load_state_dict(batches)
+        torch.set_rng_state(rng["torch"])
+        saved_device = s.get("device", self.device.type)
+        if saved_device == self.device.type:
+            self.batches.generator.set_state(rng["order"])
+        else:  # a CUDA generator's state means nothing to a CPU one
+            self.batches.generator.manual_seed(self.seed + self.step)
+            changed["device"] = (saved_device, self.device.type)
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.fixed_z = fixed_z.to(self.device)
+        self.history = History()
+        self.history.load_state_dict(history)
+        self._anneal = None if s.get("anneal") is None else tuple(s["anneal"])
+        self.last_save = (Path(path), self.step)
+        return changed
 
 
 @torch.no_grad()
 def generate(G, *, z, labels=None):
     """Run G in eval mode (BatchNorm uses its running statistics, so one sample does not
-    depend on the others in its batch) and return 28x28 images."""
+    depend on the others in its batch) and return 28x28 images. A conditional G needs
+    `labels`, digits 0-9, one per row of z."""
+    if is_conditional(G) and labels is None:
+        raise GanError("This generator is conditional, so it needs labels=, one digit from "
+                       "0 to 9 per row of z.")
+    if not is_conditional(G) and labels is not None:
+        raise GanError("This generator is not conditional, so it takes no labels; train a "
+                       "conditional model (cgan) to choose the digit.")
+    if labels is not None:
+        labels = torch.as_tensor(labels, device=z.device)
+        if labels.shape != (len(z),) or labels.min() < 0 or labels.max() >= N_CLASSES:
+            raise GanError(f"labels must be {len(z)} digits from 0 to 9, one per row of z; "
+                           f"got {labels.tolist()}.")
     was_training = G.training
     G.eval()
     try:
@@ -265,6 +378,40 @@ def generate(G, *, z, labels=None):
     finally:
         G.train(was_training)
     return crop_to_28(out)
+
+
+@contextmanager
+def _stop_between_steps_on_ctrl_c(trainer):
+    """While training, Ctrl-C sets `stop_requested`, so the loop ends between two steps,
+    never inside one; a second Ctrl-C goes to the previous handler and stops at once.
+
+    Only the main thread can take signals; a SIGINT that is ignored (a background job) or
+    set to its default (kill the process) is left as it is.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+
+    def request_stop(signum, frame):
+        trainer.stop_requested = trainer.interrupted = True
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _check_count(key, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise GanError(f"{key} must be a positive whole number, not {value!r}.")
+
+
+def _is_number(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def _elapsed(tick, device) -> float:

@@ -6,3 +6,24 @@ and train with their tiny smoke budgets.
 import os
 
 os.environ["GAN_SMOKE"] = "1"
+
+import re
+
+import pytest
+import torch
+
+
+def assert_one_sentence(text):
+    """One line, no traceback, and one sentence: a full stop at the end and none inside."""
+    text = text.strip()
+    assert "Traceback" not in text and "\n" not in text, text
+    assert text.endswith(".") and not re.search(r"[.!?]\s+[A-Z]", text[:-1]), text
+
+
+@pytest.fixture
+def one_thread():
+    """The models under test are tiny: one thread is fastest, and immune to a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
