@@ -115,8 +115,10 @@ class Trainer:
                         "betas": list(betas), "n_critic": n_critic,
                         "noise_sigma": noise_sigma, "seed": seed}
         try:
-            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=betas)
-            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=betas)
+            # fused: one kernel for all parameters; 4-13% faster per step on CPU (benchmarks/)
+            fused = self.device.type in ("cpu", "cuda")
+            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=betas, fused=fused)
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=betas, fused=fused)
         except ValueError as e:  # e.g. "Invalid beta parameter at index 0: 1.5"
             raise GanError(f"{e}; Adam's betas must lie in [0, 1).") from None
 
