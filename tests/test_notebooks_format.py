@@ -8,8 +8,11 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_notebooks():
-    assert len(NOTEBOOKS) >= 6
+def test_chapters_are_numbered_in_reading_order():
+    names = [p.name for p in NOTEBOOKS]
+    assert names and names[0] == "00_theory.ipynb"
+    assert all(n[:2].isdigit() and n[2] == "_" for n in names)
+    assert len({n[:2] for n in names}) == len(names)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
