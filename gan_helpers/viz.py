@@ -1,9 +1,14 @@
-"""Pictures: sample grids (also updated live while training), curves, and source code."""
+"""Pictures: sample grids (also updated live while training), training animations, curves,
+and source code."""
 import inspect
+import io
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 from torchvision.utils import make_grid
+
+from .errors import GanError
 
 
 def grid_image(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
@@ -92,3 +97,40 @@ def show_source(obj):
         print(src)
         return
     display(Code(src, language="python"))
+
+
+def training_gif(snapshots, path=None, nrow=8, scale=2, ms_per_frame=150, hold_last=8) -> bytes:
+    """The fixed-noise grid at every snapshot of a run, as an animated GIF that loops.
+
+    `snapshots` is `Trainer.snapshots`, a list of (step, images). Each frame is stamped
+    with its step; the last frame is held `hold_last` times longer so the result can be
+    read before the loop restarts. Returns the GIF bytes, also written to `path` if given.
+    """
+    from PIL import Image, ImageDraw
+    if not snapshots:
+        raise GanError("There are no snapshots to animate; train with snapshot_every=N first.")
+    frames = []
+    for step, images in snapshots:
+        pixels = (grid_image(images, nrow) * 255).round().to(torch.uint8).numpy()
+        frame = Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale),
+                                               Image.NEAREST)
+        canvas = Image.new("L", (frame.width, frame.height + 14), color=255)
+        canvas.paste(frame, (0, 14))
+        ImageDraw.Draw(canvas).text((4, 1), f"step {step}", fill=0)
+        frames.append(canvas)
+    durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * hold_last]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:],
+                   duration=durations, loop=0)
+    gif = buf.getvalue()
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(gif)
+    return gif
+
+
+def show_training(snapshots, **kw):
+    """`training_gif`, shown inline in a notebook. Returns None, so that a notebook cell
+    ending with this call does not also print the GIF's bytes."""
+    from IPython.display import Image, display
+    display(Image(data=training_gif(snapshots, **kw), format="gif"))
