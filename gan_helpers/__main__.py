@@ -32,6 +32,9 @@ checkpoints and resuming:
 """
 
 
+SPEED_OPTIONS = ("bf16", "compile", "channels_last", "cudnn_benchmark")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, whose mistakes get the one line every other error gets, not a usage block."""
 
@@ -82,6 +85,15 @@ def _parser():
                    help="also keep DIR/checkpoint-<step>.pt every K steps (default: none)")
     t.add_argument("--resume", action="store_true",
                    help="go on from DIR/checkpoint.pt where the run stopped")
+    speed = t.add_argument_group("speed options (off by default; see the README's Speed)")
+    speed.add_argument("--bf16", action="store_true",
+                       help="forward passes under bfloat16 autocast")
+    speed.add_argument("--compile", action="store_true",
+                       help="torch.compile the training step (compiling takes a while)")
+    speed.add_argument("--channels-last", action="store_true",
+                       help="conv models in channels_last memory format")
+    speed.add_argument("--cudnn-benchmark", action="store_true",
+                       help="let cuDNN pick its fastest convolutions (CUDA only)")
     s = sub.add_parser("sample", help="draw samples from a checkpoint")
     s.add_argument("checkpoint", type=Path)
     s.add_argument("--n", type=_positive_int, required=True)
@@ -99,16 +111,19 @@ def train(args) -> int:
     images = data.load(args.dataset, args.data_root, device)
     overrides = {k: v for k, v in (("batch_size", args.batch_size), ("lr_g", args.lr),
                                    ("lr_d", args.lr)) if v is not None}
+    speed = {k: getattr(args, k) for k in SPEED_OPTIONS}
     trainer = Trainer.from_recipe(args.model, images, seed=args.seed, device=device,
-                                  **overrides)
+                                  **overrides, **speed)
     if args.resume:
         changed = trainer.load(ckpt)
         if changed:
             print("note: going on with " + ", ".join(f"{k} {now} (was {saved})"
                                                      for k, (saved, now) in changed.items()))
     total = args.steps or recipe.steps
+    options = ", ".join(k for k, on in speed.items() if on)
     print(f"{args.model} (post {recipe.source}) on {images.name}, {device}; "
-          f"step {trainer.step} of {total}", flush=True)
+          f"step {trainer.step} of {total}" + (f"; speed options: {options}" if options else ""),
+          flush=True)
     if trainer.step >= total:
         raise GanError(f"{ckpt} is already at step {trainer.step}; ask for more --steps.")
     try:

@@ -25,6 +25,7 @@ class Recipe:
     lr_d: float = 2e-4
     betas: tuple = (0.5, 0.999)
     n_critic: int = 1
+    noise_sigma: float = 0.0        # instance noise on D's inputs at step 0, annealed to 0
     steps: int = 3000               # a full-mode default for the command line
     notes: str = ""
 
@@ -67,10 +68,13 @@ RECIPES = {r.name: r for r in [
            lr_g=2e-4, lr_d=2e-4, betas=(0.9, 0.999), batch_size=64,
            notes="post 003: Adam 2e-4, batch 64"),
     Recipe("lenet-deconv", "004", models.DeconvGenerator, models.LeNetDiscriminator,
-           batch_size=32, lr_g=1e-3, lr_d=1e-3, steps=1500,
+           batch_size=32, lr_g=1e-3, lr_d=1e-3, noise_sigma=0.1, steps=1200,
            notes="post 004: Adam 2e-4, betas (0.5, 0.999), batch 32. At 2e-4 this pair "
-                 "collapsed to one blurred template within 1,600 steps; at 1e-3 it drew "
-                 "varied, recognisable digits by 1,200 steps"),
+                 "collapsed to one blurred template within 1,600 steps. At 1e-3 it drew "
+                 "varied digits at some seeds but one template at others, seed 0 among "
+                 "them. Instance noise (sigma 0.1, annealed to 0) fixes that: seeds 0, 1 "
+                 "and 2 drew 6, 8 and 8 of the 10 digits in 1,200 steps (cFID 445, 408 and "
+                 "544 at n=2,000; 1,712 and 3 digits at seed 0 without the noise)"),
     Recipe("dcgan", "002/003", lambda: models.DCGANGenerator(z_dim=64, hidden=32),
            lambda: models.DCGANDiscriminator(hidden=32), batch_size=64,
            lr_g=5e-4, lr_d=5e-4, steps=1500,

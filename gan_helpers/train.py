@@ -8,7 +8,7 @@ import math
 import signal
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from .budget import show_progress
 from .data import Batches, Images
 from .device import resolve_device
 from .errors import GanError
-from .losses import BCE, instance_noise
+from .losses import BCE, WassersteinGP, instance_noise
 from .models import N_CLASSES, crop_to_28, is_conditional
 
 STATS = ("loss_d", "loss_g", "d_real", "d_fake", "gp")
@@ -43,8 +43,11 @@ class History:
     _pending: list = field(default_factory=list, repr=False)
 
     def add(self, step: int, stats: dict) -> None:
-        self._pending.append((step, torch.stack([stats.get(k, torch.tensor(math.nan,
-                              device=stats["loss_d"].device)).detach().float() for k in STATS])))
+        # new_full fills on the device; torch.tensor(nan, device=) would copy from the host
+        # and, on CUDA, wait for the queue to drain on every step
+        nan = stats["loss_d"].new_full((), math.nan)
+        self._pending.append((step, torch.stack([stats.get(k, nan).detach().float()
+                                                 for k in STATS])))
 
     def flush(self) -> None:
         """Read pending values back; a NaN or Inf loss stops training with a clear message."""
@@ -85,11 +88,25 @@ class Trainer:
 
     `train(steps)` can be called again to go on; `save`/`load` make a run resumable with
     the exact same result (models, optimisers, step, data order and RNG states).
+
+    Speed options, all off by default (what each measured: benchmarks/ and the README):
+    bf16             the forward passes under bfloat16 autocast; gradients and weights stay
+                     float32, so no GradScaler is needed. On CPU and GPU alike.
+    compile          torch.compile of the step's forward passes, each with its backward
+                     (see `_generate_eager`), in the default mode: "reduce-overhead" (CUDA
+                     graphs) breaks when one compiled graph's output feeds another
+                     (pytorch#152887), as the fake batch does. With a gradient penalty,
+                     D's loss stays eager: a compiled graph has no double backward.
+    channels_last    the models' conv weights and activations in NHWC order.
+    cudnn_benchmark  let cuDNN time its convolution algorithms once per shape (CUDA only;
+                     a no-op elsewhere). It is global to the process, and the fastest
+                     algorithm need not be deterministic.
     """
 
     def __init__(self, G, D, images: Images, *, loss=None, batch_size=128, lr_g=2e-4,
                  lr_d=2e-4, betas=(0.5, 0.999), n_critic=1, noise_sigma=0.0, seed=0,
-                 n_fixed=64, device=None, name="custom", progress=None):
+                 n_fixed=64, device=None, name="custom", progress=None, bf16=False,
+                 compile=False, channels_last=False, cudnn_benchmark=False):
         for key, value in (("batch_size", batch_size), ("n_critic", n_critic),
                            ("n_fixed", n_fixed)):
             _check_count(key, value)
@@ -103,6 +120,19 @@ class Trainer:
         if images.x.device != self.device:
             images = Images(images.x.to(self.device), images.y.to(self.device), images.name)
         self.G, self.D = G.to(self.device), D.to(self.device)
+        self.speed = {"bf16": bf16, "compile": compile, "channels_last": channels_last,
+                      "cudnn_benchmark": cudnn_benchmark}
+        for key, value in self.speed.items():
+            if not isinstance(value, bool):
+                raise GanError(f"{key} must be True or False, not {value!r}.")
+        if bf16 and not torch.amp.is_autocast_available(self.device.type):
+            raise GanError(f"bfloat16 autocast is not available on {self.device.type}; "
+                           f"train without bf16.")
+        if channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        if cudnn_benchmark and self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         if G.image_size != D.image_size:
             raise GanError(f"G draws {G.image_size}x{G.image_size} images but D reads "
                            f"{D.image_size}x{D.image_size}; pair models of one size.")
@@ -136,6 +166,12 @@ class Trainer:
         self.interrupted = False     # set by Ctrl-C during train()
         self.last_save = None        # (path, step) of the checkpoint last written or read
         self._anneal = None          # (first, end) step of the instance-noise schedule
+        self._generate, self._d_loss, self._g_loss = (
+            self._generate_eager, self._d_loss_eager, self._g_loss_eager)
+        if compile:  # each is traced on its first call
+            self._generate, self._g_loss = map(torch.compile, (self._generate, self._g_loss))
+            if not isinstance(self.loss, WassersteinGP):  # a compiled graph has no double
+                self._d_loss = torch.compile(self._d_loss)  # backward: the penalty needs one
 
     @classmethod
     def from_recipe(cls, name, images, *, seed=0, **overrides):
@@ -144,9 +180,9 @@ class Trainer:
         torch.manual_seed(seed)
         G, D = r.build()
         kw = dict(batch_size=r.batch_size, lr_g=r.lr_g, lr_d=r.lr_d, betas=r.betas,
-                  n_critic=r.n_critic)
+                  n_critic=r.n_critic, noise_sigma=r.noise_sigma, loss=recipes.make_loss(r.loss))
         kw.update(overrides)
-        return cls(G, D, images, loss=recipes.make_loss(r.loss), seed=seed, name=name, **kw)
+        return cls(G, D, images, seed=seed, name=name, **kw)
 
     # --- one step ----------------------------------------------------------------------
 
@@ -157,6 +193,13 @@ class Trainer:
         """Instance noise, annealed linearly from noise_sigma to 0 over the run."""
         return instance_noise(x, self.noise_sigma * (1 - frac)) if self.noise_sigma else x
 
+    def _forward(self):
+        """Where the forward passes run: under bfloat16 autocast with `bf16`. The backward
+        passes run outside it and follow the dtypes the forward recorded."""
+        if self.speed["bf16"]:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
     def _train_step(self, frac: float) -> dict:
         y = None
         for i in range(self.n_critic):
@@ -165,20 +208,38 @@ class Trainer:
             z = self._noise(len(real))
             keep_graph = i == self.n_critic - 1  # the G step reuses the last fake batch
             with torch.set_grad_enabled(keep_graph):
-                fake = self.G(z) if y is None else self.G(z, y)
+                fake = self._generate(z, y)
             # detach: the D step must not backpropagate into G (post 000 did, wastefully)
-            d_loss, stats = self.loss.d_loss(self.D, self._d_input(real, frac),
-                                             self._d_input(fake.detach(), frac), y)
+            d_loss, stats = self._d_loss(real, fake.detach(), y, frac)
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
-        fake_in = self._d_input(fake, frac)
-        scores = self.D(fake_in) if y is None else self.D(fake_in, y)
-        g_loss = self.loss.g_loss(scores)
+        g_loss = self._g_loss(fake, y, frac)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
         return {"loss_d": d_loss.detach(), "loss_g": g_loss.detach(), **stats}
+
+    # The three forward passes of a step. With `compile`, each becomes one graph, compiled
+    # with its backward. Fewer cannot work: torch.optim breaks the graph around every
+    # optimiser step (pytorch#104053), and a compiled graph is one autograd node, so a fake
+    # batch leaving the D step's graph would have its saved tensors freed by D's backward
+    # before G's backward needs them.
+
+    def _generate_eager(self, z, y):
+        with self._forward():
+            return self.G(z) if y is None else self.G(z, y)
+
+    def _d_loss_eager(self, real, fake, y, frac):
+        with self._forward():
+            return self.loss.d_loss(self.D, self._d_input(real, frac),
+                                    self._d_input(fake, frac), y)
+
+    def _g_loss_eager(self, fake, y, frac):
+        """G's loss on the fake batch of the last D step, scored by the updated D."""
+        with self._forward():
+            fake_in = self._d_input(fake, frac)
+            return self.loss.g_loss(self.D(fake_in) if y is None else self.D(fake_in, y))
 
     # --- the loop ----------------------------------------------------------------------
 
