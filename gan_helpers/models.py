@@ -331,3 +331,34 @@ class ConditionalDiscriminator(DCGANDiscriminator):
 
 def is_conditional(model: nn.Module) -> bool:
     return getattr(model, "conditional", False)
+
+
+# --- Post 003's tricks for the discriminator (chapter 08 measures them) ------------------
+
+def with_spectral_norm(D: nn.Module, n_power_iterations: int = 1) -> nn.Module:
+    """Spectral normalisation (Miyato et al., 2018) on every conv and linear layer of D, in
+    place; returns D.
+
+    Each weight W is used as W / sigma(W), sigma the largest singular value of W viewed as
+    a matrix (out_channels, in_channels * k * k). sigma is estimated by power iteration,
+    `n_power_iterations` per forward pass in training mode, so the estimate sharpens as
+    training goes. Every layer is then 1-Lipschitz in that matrix view, which bounds how
+    sharply D's score can change and so how large G's gradients can get.
+    """
+    for module in list(D.modules()):     # a list: the parametrisation adds modules
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.utils.parametrizations.spectral_norm(module, n_power_iterations=n_power_iterations)
+    return D
+
+
+def with_dropout(D: nn.Module, p: float = 0.3) -> nn.Module:
+    """Dropout with probability p after every LeakyReLU (and ReLU) of D, in place; returns D.
+
+    Each activation becomes Sequential(activation, Dropout(p)), so the layers with weights
+    keep their names and a D's state_dict still loads. Dropout acts in training mode only.
+    """
+    for parent in list(D.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, (nn.LeakyReLU, nn.ReLU)):
+                setattr(parent, name, nn.Sequential(child, nn.Dropout(p)))
+    return D
