@@ -1,0 +1,265 @@
+"""The explorer without a browser: widgets driven from Python change what is drawn, the
+interpolations behave as their docstrings say, and the shipped generators load safely and
+draw what they are asked for.
+
+The class of a generated digit is judged by the metrics' MNIST classifier
+(`explore.digits_drawn`, 98.6% right on held-out real digits).
+"""
+import dataclasses
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import assert_one_sentence
+from gan_helpers import GanError, checkpoint, data, explore, metrics, models, recipes
+from gan_helpers.explore import LatentExplorer, lerp, load_generator, slerp
+from gan_helpers.train import Trainer, generate
+
+pytest.importorskip("ipywidgets")
+
+
+@pytest.fixture(scope="module")
+def dcgan():
+    return load_generator("dcgan")
+
+
+@pytest.fixture(scope="module")
+def cgan():
+    return load_generator("cgan")
+
+
+def shown_digit(explorer) -> torch.Tensor:
+    """The 28x28 digit the explorer's widget shows, decoded from its PNG bytes, in [-1, 1]."""
+    from PIL import Image
+    screen = torch.from_numpy(np.array(Image.open(io.BytesIO(explorer.image.value))))
+    pixels = screen[::explorer.scale, ::explorer.scale].float()   # undo the scaling up
+    m = (len(pixels) - 28) // 2                                   # a grid border, if any
+    return (pixels[m:m + 28, m:m + 28] / 127.5 - 1)[None, None]
+
+
+# --- the sliders ---------------------------------------------------------------------------
+
+def test_moving_a_slider_changes_the_picture_and_only_its_coordinate(dcgan):
+    ex = LatentExplorer(dcgan, n_sliders=3, seed=0)
+    before, z_before = ex.image.value, ex.z.clone()
+    slider = ex.sliders[1]
+    slider.value = 2.0 if slider.value < 0 else -2.0
+    assert ex.image.value != before
+    changed = (ex.z != z_before).nonzero().flatten().tolist()
+    assert changed == [ex.dims.value[1]] and ex.z[changed[0]] == slider.value
+    assert ex.render_ms > 0 and "ms" in ex.status.value
+
+
+def test_seed_box_and_button_draw_a_new_z(dcgan):
+    ex = LatentExplorer(dcgan, seed=3)
+    first = ex.image.value
+    ex.new_z.click()
+    assert ex.seed.value == 4 and ex.image.value != first
+    ex.seed.value = 3                      # the same seed gives the same picture back
+    assert ex.image.value == first
+
+
+def test_dimension_picker_rebinds_the_sliders(dcgan):
+    ex = LatentExplorer(dcgan, n_sliders=3, seed=0)
+    ex.dims.value = (10, 20)
+    assert [s.description for s in ex.sliders] == ["z[10]", "z[20]", "-"]
+    assert ex.sliders[2].disabled and not ex.sliders[0].disabled
+    assert ex.sliders[0].value == pytest.approx(float(ex.z[10].clamp(-3, 3)))
+    before = ex.image.value
+    ex.sliders[0].value = 2.5
+    assert ex.z[10] == 2.5 and ex.image.value != before
+
+
+def test_the_widget_shows_what_the_generator_draws(dcgan):
+    ex = LatentExplorer(dcgan, seed=0)
+    expected = generate(dcgan, z=ex.z[None])
+    assert (shown_digit(ex) - expected).abs().max() < 2 / 255 + 1e-6   # PNG rounding only
+
+
+# --- the digit dropdown of a conditional generator ----------------------------------------
+
+def test_digit_dropdown_changes_the_class_drawn(cgan):
+    """For ten seeds, the picture the widget shows after choosing digit k is judged a k.
+    A dropdown that changed nothing would score about 10%; the shipped cGAN scores 83%."""
+    ex = LatentExplorer(cgan, seed=0)
+    shown = []
+    for seed in range(10):
+        ex.seed.value = seed
+        for k in range(10):
+            ex.digit.value = k
+            shown.append(shown_digit(ex))
+    judged = explore.digits_drawn(torch.cat(shown)).view(10, 10)
+    right = (judged == torch.arange(10)).float().mean()
+    assert right >= 0.75, f"judged digits, one row per seed, asked 0-9:\n{judged}"
+
+
+def test_unconditional_generator_has_no_dropdown(dcgan):
+    assert LatentExplorer(dcgan).digit is None
+
+
+def test_a_generator_of_points_is_refused_in_one_sentence():
+    with pytest.raises(GanError) as e:
+        LatentExplorer(models.ToyGenerator())
+    assert_one_sentence(str(e.value))
+
+
+def test_a_generator_that_ignores_its_label_fails_the_judge(cgan):
+    """The judge can fail: a cGAN whose label input is overridden by a fixed 3 draws 3s
+    whatever it is asked for, and follows_labels sees that."""
+    class AlwaysThree(torch.nn.Module):
+        conditional, z_dim = True, cgan.z_dim
+
+        def forward(self, z, y):
+            return cgan(z, torch.full_like(y, 3))
+    share = explore.follows_labels(AlwaysThree(), n=50)
+    assert share[3] > 0.8 and share.mean() < 0.2, share.tolist()
+
+
+def test_shipped_cgan_draws_the_digit_asked_for(cgan):
+    share = explore.follows_labels(cgan, n=100)
+    assert share.mean() >= 0.9 and (share >= 0.75).all(), share.tolist()
+
+
+def test_sample_command_draws_sevens_from_the_shipped_cgan(tmp_path):
+    """The issue's own acceptance command, through the real command line."""
+    out = tmp_path / "x.pt"
+    r = subprocess.run([sys.executable, "-m", "gan_helpers", "sample",
+                        str(explore.shipped_path("cgan")), "--label", "7", "--n", "100",
+                        "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    x = torch.load(out, weights_only=True)
+    assert x.shape == (100, 1, 28, 28)
+    sevens = metrics.class_histogram(x)[7]
+    assert sevens >= 0.9, f"the classifier calls only {sevens:.0%} of the samples a 7"
+
+
+# --- interpolation and walks ---------------------------------------------------------------
+
+def test_slerp_keeps_the_norm_and_lerp_shrinks_it():
+    g = torch.Generator().manual_seed(0)
+    za, zb = torch.randn(200, 64, generator=g), torch.randn(200, 64, generator=g)
+    for t in (0.25, 0.5, 0.75):
+        ends = (1 - t) * za.norm(dim=1) + t * zb.norm(dim=1)
+        s = torch.stack([slerp(a, b, t) for a, b in zip(za, zb)]).norm(dim=1)
+        l = torch.stack([lerp(a, b, t) for a, b in zip(za, zb)]).norm(dim=1)
+        assert (s / ends - 1).abs().mean() < 0.02
+        assert (l / ends).mean() < (0.8 if t == 0.5 else 0.9)
+    # equal norms: every point of the arc has exactly that norm
+    a, b = za[0], zb[0] * za[0].norm() / zb[0].norm()
+    for t in torch.linspace(0, 1, 11).tolist():
+        assert slerp(a, b, t).norm() == pytest.approx(a.norm().item(), rel=1e-5)
+
+
+def test_slerp_ends_and_degenerate_case():
+    a, b = torch.randn(64), torch.randn(64)
+    assert torch.allclose(slerp(a, b, 0.0), a, atol=1e-5)
+    assert torch.allclose(slerp(a, b, 1.0), b, atol=1e-5)
+    assert torch.allclose(slerp(a, 2 * a, 0.5), 1.5 * a)    # same direction: the line
+
+
+def test_interpolate_and_walk_shapes(dcgan, cgan):
+    a, b = torch.randn(64), torch.randn(64)
+    strip = explore.interpolate(dcgan, a, b, steps=5, method="lerp")
+    assert strip.shape == (5, 1, 28, 28)
+    assert torch.allclose(strip[0], generate(dcgan, z=a[None])[0], atol=1e-5)
+    walk = explore.latent_walk(cgan, a, dims=[0, 5], steps=4, label=3)
+    assert walk.shape == (8, 1, 28, 28)
+    with pytest.raises(GanError, match="slerp"):
+        explore.interpolate(dcgan, a, b, method="cubic")
+    with pytest.raises(GanError, match="pass label="):
+        explore.interpolate(cgan, a, b)
+
+
+def test_style_measures_slant_and_ink():
+    upright = -torch.ones(1, 1, 28, 28)
+    upright[..., 4:24, 13:15] = 1                             # a vertical bar
+    leaning = -torch.ones(1, 1, 28, 28)
+    for row in range(4, 24):                                  # the bar leaning right
+        col = 14 + (14 - row) // 2
+        leaning[..., row, col:col + 2] = 1
+    s_up, s_lean = explore.style(upright), explore.style(leaning)
+    assert abs(s_up["slant"].item()) < 1e-6 and s_lean["slant"].item() > 0.3
+    assert s_up["ink"].item() == pytest.approx(40 / 784)
+
+
+# --- shipped weights: safe to load, small, with their provenance ----------------------------
+
+@pytest.mark.parametrize("name", explore.SHIPPED)
+def test_shipped_weights_are_small_and_say_where_they_came_from(name):
+    path = explore.shipped_path(name)
+    assert path.stat().st_size < 5e6
+    p = load_generator(name).provenance
+    assert f"python -m gan_helpers train {name} " in p["command"]
+    assert "mnist" in p["data"] and p["steps"] > 0 and p["date"]
+
+
+@pytest.mark.parametrize("name", explore.SHIPPED)
+def test_shipped_weights_were_trained_with_the_current_recipe(name):
+    """recipes.py may be tuned after the weights were made. A new width fails to load; a new
+    learning rate or batch size would load silently, so it is caught here."""
+    r, p = recipes.get(name), load_generator(name).provenance
+    now = {"batch_size": r.batch_size, "lr_g": r.lr_g, "lr_d": r.lr_d,
+           "betas": list(r.betas), "n_critic": r.n_critic, "noise_sigma": r.noise_sigma}
+    then = {"noise_sigma": 0.0, **p["settings"]}  # weights made before recipes held noise had none
+    changed = {k: (then[k], v) for k, v in now.items() if then[k] != v}
+    assert not changed, (f"recipes.py changed {name} since its shipped weights were trained "
+                         f"(trained, now): {changed}; make them again with `OMP_NUM_THREADS=1 "
+                         f"python -m gan_helpers.explore ship {name} --steps {p['steps']}`")
+
+
+def test_load_generator_uses_weights_only(monkeypatch):
+    calls = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **kw: calls.append(kw) or real_load(*a, **kw))
+    load_generator("dcgan")
+    assert calls and all(kw.get("weights_only") is True for kw in calls)
+
+
+def test_a_file_holding_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": checkpoint.FORMAT, "model": "dcgan", "G": {}, "x": GanError("hi")},
+               path)
+    with pytest.raises(GanError, match="refused unopened"):
+        load_generator(path)
+
+
+def test_weights_from_another_recipe_get_a_clear_error(tmp_path, monkeypatch):
+    """What a user meets when recipes.py changed the width after the weights were made."""
+    narrower = dataclasses.replace(recipes.get("dcgan"),
+                                   make_g=lambda: models.DCGANGenerator(z_dim=64, hidden=8))
+    monkeypatch.setitem(recipes.RECIPES, "dcgan", narrower)
+    again = "make them again with `python -m gan_helpers.explore ship dcgan --steps"
+    with pytest.raises(GanError, match=f"recipe changed.*{again}"):
+        load_generator("dcgan")
+
+
+def test_export_then_load_gives_the_same_generator(tmp_path):
+    t = Trainer.from_recipe("cgan", data.load(), seed=0, progress=False)
+    t.train(2)
+    t.save(tmp_path / "checkpoint.pt")
+    p = explore.export_generator(tmp_path / "checkpoint.pt", tmp_path / "g.pt",
+                                 command="python -m gan_helpers train cgan ...",
+                                 data_name="mnist (test, 10000 images)")
+    assert p["steps"] == 2 and p["images_seen"] == 2 * t.batches.batch_size
+    assert (tmp_path / "g.pt").stat().st_size < (tmp_path / "checkpoint.pt").stat().st_size / 2
+    G = load_generator(tmp_path / "g.pt")
+    z, y = torch.randn(6, 64), torch.arange(6)
+    assert torch.equal(generate(G, z=z, labels=y), generate(t.G, z=z, labels=y))
+    assert G.provenance == p
+
+
+def test_a_file_from_another_model_is_refused_in_one_sentence():
+    """The classifier's weights are a torch file, but no generator."""
+    with pytest.raises(GanError, match="not a gan_helpers checkpoint") as e:
+        load_generator(metrics.WEIGHTS)
+    assert_one_sentence(str(e.value))
+
+
+def test_a_missing_shipped_file_says_how_to_make_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(explore, "WEIGHTS", tmp_path)
+    with pytest.raises(GanError, match="python -m gan_helpers.explore ship dcgan"):
+        load_generator("dcgan")
