@@ -73,8 +73,9 @@ RECIPES = {r.name: r for r in [
                  "collapsed to one blurred template within 1,600 steps. At 1e-3 it drew "
                  "varied digits at some seeds but one template at others, seed 0 among "
                  "them. Instance noise (sigma 0.1, annealed to 0) fixes that: seeds 0, 1 "
-                 "and 2 drew 6, 8 and 8 of the 10 digits in 1,200 steps (cFID 445, 408 and "
-                 "544 at n=2,000; 1,712 and 3 digits at seed 0 without the noise)"),
+                 "and 2 drew 6, 8 and 8 of the 10 digits in 1,200 steps on one CPU "
+                 "thread (cFID 445, 408 and 544 at n=2,000; 1,712 and 3 digits at seed 0 "
+                 "without the noise)"),
     Recipe("dcgan", "002/003", lambda: models.DCGANGenerator(z_dim=64, hidden=32),
            lambda: models.DCGANDiscriminator(hidden=32), batch_size=64,
            lr_g=5e-4, lr_d=5e-4, steps=1500,
