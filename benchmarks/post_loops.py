@@ -40,8 +40,19 @@ def with_sigmoid(D: nn.Module) -> nn.Module:
 def loop_001(G, D, device, batch_size):
     """Post 001: Normalize(0.5, 0.5); Adam 3e-4. The D step detaches a fake batch; the
     G step draws fresh noise and runs G again."""
+    return _mlp_loop(G, D, device, batch_size, mean=0.5, detach=True)
+
+
+def loop_000(G, D, device, batch_size):
+    """Post 000: as post 001, but Normalize(0.1, 0.5) and no detach in the D step, so
+    d_loss.backward() also runs back through G."""
+    return _mlp_loop(G, D, device, batch_size, mean=0.1, detach=False)
+
+
+def _mlp_loop(G, D, device, batch_size, mean, detach):
+    """The loop body posts 000 and 001 share, line for line but for the two arguments."""
     dataloader = post_loader(batch_size, transforms.ToTensor(),
-                             transforms.Normalize((0.5,), (0.5,)))
+                             transforms.Normalize((mean,), (0.5,)))
     D, criterion = with_sigmoid(D), nn.BCELoss()
     d_optimizer = torch.optim.Adam(D.parameters(), lr=0.0003)
     g_optimizer = torch.optim.Adam(G.parameters(), lr=0.0003)
@@ -53,41 +64,7 @@ def loop_001(G, D, device, batch_size):
         real_out = D(real_img)
         d_loss_real = criterion(real_out, real_label)
         z = torch.randn(num_img, G.z_dim).to(device)
-        fake_img = G(z).detach()
-        fake_out = D(fake_img)
-        d_loss_fake = criterion(fake_out, fake_label)
-        d_loss = d_loss_real + d_loss_fake
-        d_optimizer.zero_grad()
-        d_loss.backward()
-        d_optimizer.step()
-
-        z = torch.randn(num_img, G.z_dim).to(device)
-        fake_img = G(z)
-        output = D(fake_img)
-        g_loss = criterion(output, real_label)
-        g_optimizer.zero_grad()
-        g_loss.backward()
-        g_optimizer.step()
-        yield num_img
-
-
-def loop_000(G, D, device, batch_size):
-    """Post 000: as post 001, but Normalize(0.1, 0.5) and no detach in the D step, so
-    d_loss.backward() also runs back through G."""
-    dataloader = post_loader(batch_size, transforms.ToTensor(),
-                             transforms.Normalize((0.1,), (0.5,)))
-    D, criterion = with_sigmoid(D), nn.BCELoss()
-    d_optimizer = torch.optim.Adam(D.parameters(), lr=0.0003)
-    g_optimizer = torch.optim.Adam(G.parameters(), lr=0.0003)
-    for img, _ in dataloader:
-        num_img = img.size(0)
-        real_img = img.view(num_img, -1).to(device)
-        real_label = torch.ones(num_img).to(device)
-        fake_label = torch.zeros(num_img).to(device)
-        real_out = D(real_img)
-        d_loss_real = criterion(real_out, real_label)
-        z = torch.randn(num_img, G.z_dim).to(device)
-        fake_img = G(z)  # not detached, as in the post
+        fake_img = G(z).detach() if detach else G(z)
         fake_out = D(fake_img)
         d_loss_fake = criterion(fake_out, fake_label)
         d_loss = d_loss_real + d_loss_fake
