@@ -21,7 +21,6 @@
 import argparse
 import contextlib
 import io
-import os
 import sys
 import time
 from pathlib import Path
@@ -45,19 +44,12 @@ def save_grids(named_images: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def header_lines(args, device, what: str) -> list[str]:
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+def header_lines(args, device, images, what: str) -> list[str]:
+    load = " ".join(f"{x:.2f}" for x in compare.load_average()) or "n/a"
     return [f"hardware: {compare.hardware(device)}",
-            f"budget: {what}; metrics at n={args.n} samples; {_data_note()}",
+            f"budget: {what}; metrics at n={args.n} samples; {compare.data_note(images)}",
             f"load average (1, 5, 15 min) at the end: {load}",
             f"command: python benchmarks/quality.py {' '.join(sys.argv[1:])}"]
-
-
-def _data_note() -> str:
-    with contextlib.redirect_stdout(io.StringIO()):
-        train = data.torchvision_dataset("mnist").train
-    return ("trained on the MNIST training split" if train
-            else "trained on the 10k MNIST test split offline")
 
 
 def run_compare(args, images, device) -> list[str]:
@@ -72,7 +64,7 @@ def run_compare(args, images, device) -> list[str]:
                args.out / "compare.png")
     what = (f"{args.seconds:g} {args.clock} seconds of training per model, seed 0, each "
             f"recipe's own settings")
-    return [*header_lines(args, device, what), "",
+    return [*header_lines(args, device, images, what), "",
             compare.format_table(*compare.compare_table(rows), args.markdown), "",
             f"grids on each model's fixed noise (seed 0): {args.out / 'compare.png'}"]
 
@@ -96,7 +88,7 @@ def run_tricks(args, images, device) -> list[str]:
     baseline = rows[0].get("cfid_real_baseline")
     what = (f"dcgan recipe, {args.steps} steps (batch 64) per run, seeds "
             f"{', '.join(map(str, args.seeds))}")
-    return [*header_lines(args, device, what),
+    return [*header_lines(args, device, images, what),
             f"real-vs-real cFID baseline at n={args.n}: {baseline:.2f}", "",
             compare.format_table(*compare.tricks_table(summary), args.markdown), "",
             "CPU seconds per run (training and metrics, mean over seeds): "

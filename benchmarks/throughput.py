@@ -39,7 +39,6 @@ import argparse
 import contextlib
 import io
 import os
-import platform
 import statistics
 import sys
 import time
@@ -49,7 +48,7 @@ from typing import Callable
 import torch
 
 from gan_helpers import data, recipes
-from gan_helpers.compare import format_table
+from gan_helpers.compare import data_note, format_table, hardware, load_average
 from gan_helpers.device import resolve_device
 from gan_helpers.errors import GanError
 from gan_helpers.train import Trainer
@@ -155,27 +154,21 @@ def measure(case: Case, images, watch: Stopwatch, args) -> Result:
                   statistics.median(rates["post"]))
 
 
+def add_speed_arguments(p: argparse.ArgumentParser) -> None:
+    """--bf16, --channels-last and --compile: the Trainer's speed options for our loop."""
+    p.add_argument("--bf16", action="store_true", help="our loop under bfloat16 autocast")
+    p.add_argument("--channels-last", action="store_true",
+                   help="our loop's models in channels_last memory format")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile our loop's step")
+
+
 def speed_options(args) -> dict:
     """The Trainer's speed options asked for on the command line."""
     return {"bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile}
 
 
 # --- the report ---------------------------------------------------------------------------
-
-def device_name(device) -> str:
-    if device.type == "cuda":
-        return f"GPU {torch.cuda.get_device_name(device)}"
-    model = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        model = next((line.split(":", 1)[1].strip() for line in f
-                      if line.startswith("model name")), model)
-    return f"CPU {model} ({os.cpu_count()} cores)"
-
-
-def load_average() -> tuple:
-    """The 1, 5 and 15 minute load averages, or () where the OS has none (Windows)."""
-    return os.getloadavg() if hasattr(os, "getloadavg") else ()
-
 
 def describe_load(before: tuple, after: tuple, load_robust: bool) -> list[str]:
     """The load during the run, and a warning where other jobs may have skewed it."""
@@ -224,11 +217,7 @@ def parse_args(argv=None):
                    help="wall: time.perf_counter (default); cpu: time.process_time, this "
                         "process's CPU seconds, for a CPU shared with other jobs (use it "
                         "with --threads 1: idle threads spinning would count too)")
-    p.add_argument("--bf16", action="store_true", help="our loop under bfloat16 autocast")
-    p.add_argument("--channels-last", action="store_true",
-                   help="our loop's models in channels_last memory format")
-    p.add_argument("--compile", action="store_true",
-                   help="torch.compile our loop's step (compile time is in the warm-up)")
+    add_speed_arguments(p)
     p.add_argument("--ours-batch", type=int, metavar="B",
                    help="our loop's batch size (default: the post's, as in its loop)")
     p.add_argument("--models", nargs="+", choices=list(CASES), default=list(CASES))
@@ -266,10 +255,8 @@ def main(argv=None) -> int:
 
     unit = "img/s" if args.clock == "wall" else "img/CPU-s"
     budget = f"{args.steps} steps" if args.steps else f"about {args.seconds:g} {args.clock} s"
-    print(f"device: {device_name(device)}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
-    print("data: " + ("trained on the 10k MNIST test split offline" if "test" in images.name
-                      else images.name))
+    print(f"device: {hardware(device)}")
+    print(f"data: {data_note(images)}")
     print(f"timing: {args.warmup} warm-up steps, then {args.repeats} timed blocks of {budget} "
           f"per loop, alternating; median {unit}, {args.clock} clock")
     speed = [name for name, on in speed_options(args).items() if on]

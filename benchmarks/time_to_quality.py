@@ -33,11 +33,12 @@ from typing import Callable
 import torch
 
 from gan_helpers import data, metrics, models, recipes
+from gan_helpers.compare import data_note, format_table, hardware, load_average
 from gan_helpers.device import resolve_device
 from gan_helpers.errors import GanError
 from gan_helpers.train import Trainer
 from post_loops import loop_002
-from throughput import device_name, format_table, load_average, synchronize
+from throughput import add_speed_arguments, speed_options, synchronize
 
 SEED = 0
 EVAL_EVERY = {"wgan-gp": 10, "post-002": 10}  # steps, else 50: about 5-10 s each on CPU
@@ -124,9 +125,7 @@ def parse_args(argv=None):
                    help="train N steps (within the cap) instead of stopping at the thresholds")
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--bf16", action="store_true")
-    p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--compile", action="store_true")
+    add_speed_arguments(p)
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = p.parse_args(argv)
     for key in ("cap", "n", "eval_every", "threads", "steps"):
@@ -140,7 +139,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    speed = {"bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile}
+    speed = speed_options(args)
     try:
         device = resolve_device(args.device)
         with contextlib.redirect_stdout(io.StringIO()):  # the offline-split note; said below
@@ -159,10 +158,8 @@ def main(argv=None) -> int:
 
     loads = " ".join(f"{x:.2f}" for x in load_before), " ".join(f"{x:.2f}" for x in
                                                                  load_average())
-    print(f"device: {device_name(device)}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
-    print("data: " + ("trained on the 10k MNIST test split offline" if "test" in images.name
-                      else images.name))
+    print(f"device: {hardware(device)}")
+    print(f"data: {data_note(images)}")
     print(f"quality: cFID (gan_helpers.metrics) at n={args.n} every K steps, eval time "
           f"excluded; real vs real at this n: {baseline['cfid_real_baseline']:.1f}; "
           f"cap {args.cap:g} s of training")

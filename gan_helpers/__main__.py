@@ -14,8 +14,9 @@ import torch
 from . import checkpoint, data, recipes
 from .device import resolve_device
 from .errors import GanError
+from .explore import load_generator
 from .models import is_conditional
-from .train import Trainer, generate
+from .train import SPEED_OPTIONS, Trainer, generate
 from .viz import grid_image
 
 TRAIN_NOTES = """\
@@ -30,9 +31,6 @@ checkpoints and resuming:
   the last good step, from which --resume --lr SMALLER goes on.
   A new run needs an --out folder that is new or empty: nothing there is overwritten.
 """
-
-
-SPEED_OPTIONS = ("bf16", "compile", "channels_last", "cudnn_benchmark")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -167,21 +165,11 @@ def _save_grid(images, path):
 
 
 def sample(args) -> int:
-    state = checkpoint.load(args.checkpoint)
-    name = state.get("model")
-    if name not in recipes.RECIPES:
-        raise GanError(f"{args.checkpoint} holds a {name!r} model, which is none of the "
-                       f"series' models ({', '.join(recipes.RECIPES)}); load it in Python.")
-    G, _ = recipes.get(name).build()
-    try:
-        G.load_state_dict(state["G"])
-    except (RuntimeError, KeyError):
-        raise GanError(f"{args.checkpoint} does not fit the {name!r} generator; it may come "
-                       f"from another version of gan_helpers.") from None
+    G = load_generator(args.checkpoint)    # a training checkpoint or an exported generator
     conditional = is_conditional(G)
     if args.label is not None and not conditional:
-        raise GanError(f"--label needs a conditional model, and {name!r} is not one; "
-                       f"train cgan or drop --label.")
+        raise GanError(f"--label needs a conditional model, and {type(G).__name__} is not "
+                       f"one; train cgan or drop --label.")
     if args.label is not None and not 0 <= args.label <= 9:
         raise GanError(f"--label must be a digit from 0 to 9, not {args.label}.")
     torch.manual_seed(args.seed)

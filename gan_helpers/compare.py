@@ -48,6 +48,17 @@ def hardware(device=None) -> str:
             f"device {device.type}")
 
 
+def load_average() -> tuple:
+    """The 1, 5 and 15 minute load averages, or () where the OS has none (Windows)."""
+    return os.getloadavg() if hasattr(os, "getloadavg") else ()
+
+
+def data_note(images) -> str:
+    """What the models trained on, for a report's header."""
+    return ("trained on the 10k MNIST test split offline" if "test" in images.name
+            else f"trained on {images.name}")
+
+
 # --- models against each other, on equal seconds ------------------------------------------
 
 def train_for(trainer: Trainer, seconds: float, clock: str = "wall") -> dict:
@@ -63,7 +74,7 @@ def train_for(trainer: Trainer, seconds: float, clock: str = "wall") -> dict:
     now = CLOCKS[clock]
     wall, cpu, start = time.perf_counter(), time.process_time(), now()
     chunk = 1
-    while (spent := now() - start) < seconds:
+    while now() - start < seconds:
         tick = now()
         trainer.train(chunk)
         rate = chunk / max(now() - tick, 1e-6)                     # steps per second
@@ -132,17 +143,9 @@ TRICKS = {t.name: t for t in [
 def trick_trainer(trick: Trick, images, seed: int = 0) -> Trainer:
     """The dcgan recipe's Trainer with one trick applied; the same models as the plain run
     for the same seed."""
-    r = recipes.get("dcgan")
-    torch.manual_seed(seed)
-    G, D = r.build()
-    if trick.change_d is not None:
-        D = trick.change_d(D)
-    settings = dict(batch_size=r.batch_size, lr_g=r.lr_g, lr_d=r.lr_d, betas=r.betas,
-                    n_critic=r.n_critic)
-    settings.update(trick.trainer)
-    loss = trick.loss if trick.loss is not None else recipes.make_loss(r.loss)
-    return Trainer(G, D, images, loss=loss, seed=seed, name="dcgan", progress=False,
-                   **settings)
+    overrides = dict(trick.trainer, **({"loss": trick.loss} if trick.loss is not None else {}))
+    return Trainer.from_recipe("dcgan", images, seed=seed, change_d=trick.change_d,
+                               progress=False, **overrides)
 
 
 def run_trick(trick: Trick, images, steps: int, *, seed: int = 0,

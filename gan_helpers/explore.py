@@ -1,9 +1,10 @@
 """Explore what a generator learned: latent sliders, interpolation, latent walks, and the
 small pretrained generators shipped in `gan_helpers/weights/`.
 
-The sliders re-render by drawing one PNG into a `widgets.Image`: on a 2-core CPU busy with
-other jobs a whole slider move took a median of 12 ms, of which the PNG took 0.4 ms, where a
-matplotlib figure of the same digit takes 38 ms (measured by notebook 06). Only widget APIs
+The sliders re-render by drawing one PNG into a `widgets.Image`: a whole slider move takes
+about 1 ms in the kernel on a quiet 2-core CPU (a median of 12 ms with other jobs busy), of
+which the PNG takes 0.4 ms, where a matplotlib figure of the same digit takes 38 ms
+(measured by notebook 06). Only widget APIs
 common to ipywidgets 7.7 (Colab) and 8 (JupyterLab 4) are used.
 
 The shipped generators are made, and can be made again, by one command each:
@@ -295,8 +296,9 @@ class LatentExplorer:
 
     def time_moves(self, moves: int = 100, slider: int = 0) -> list:
         """Move one slider `moves` times across its range, as a drag would, and return the
-        milliseconds each move took in the kernel: the observer, G and the PNG. (The trip
-        to the browser and back adds a few ms locally, more over a network.)"""
+        milliseconds each move took in the kernel: the observer, G and the PNG. (In a
+        browser the trip through the Jupyter server comes on top: about 40 ms locally,
+        measured by tests/test_browser.py; see notebook 06.)"""
         s = self.sliders[slider]
         values = torch.linspace(s.min, s.max, moves).tolist()
         times = []
@@ -342,7 +344,7 @@ def load_generator(path_or_name="dcgan", device="cpu"):
     state = checkpoint.load(path, map_location=device)
     name = state.get("model")
     G = _build(name, path)
-    _fill(G, state["G"], path, name, _remake(path_or_name, state.get("provenance", {})))
+    _fill(G, state.get("G"), path, name, _remake(path_or_name, state.get("provenance", {})))
     G.provenance = state.get("provenance", {})
     return G.to(device).eval().requires_grad_(False)
 

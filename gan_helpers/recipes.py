@@ -4,7 +4,7 @@ A recipe names the generator/discriminator pair, the loss, and the hyper-paramet
 source post used, corrected where the post was wrong. The command line and the notebooks
 both build models from here, so a name means the same thing everywhere.
 """
-from dataclasses import dataclass, field, asdict
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 from torch import nn

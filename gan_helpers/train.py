@@ -24,6 +24,7 @@ from .losses import BCE, WassersteinGP, instance_noise
 from .models import N_CLASSES, crop_to_28, is_conditional
 
 STATS = ("loss_d", "loss_g", "d_real", "d_fake", "gp")
+SPEED_OPTIONS = ("bf16", "compile", "channels_last", "cudnn_benchmark")  # see Trainer
 REMEDY = "try a lower learning rate, or a gradient penalty (the wgan-gp loss)"
 
 
@@ -120,8 +121,7 @@ class Trainer:
         if images.x.device != self.device:
             images = Images(images.x.to(self.device), images.y.to(self.device), images.name)
         self.G, self.D = G.to(self.device), D.to(self.device)
-        self.speed = {"bf16": bf16, "compile": compile, "channels_last": channels_last,
-                      "cudnn_benchmark": cudnn_benchmark}
+        self.speed = dict(zip(SPEED_OPTIONS, (bf16, compile, channels_last, cudnn_benchmark)))
         for key, value in self.speed.items():
             if not isinstance(value, bool):
                 raise GanError(f"{key} must be True or False, not {value!r}.")
@@ -174,11 +174,20 @@ class Trainer:
                 self._d_loss = torch.compile(self._d_loss)  # backward: the penalty needs one
 
     @classmethod
-    def from_recipe(cls, name, images, *, seed=0, **overrides):
-        """A Trainer for a named model of the series, with that model's own settings."""
+    def from_recipe(cls, name, images, *, seed=0, change_g=None, change_d=None, **overrides):
+        """A Trainer for a named model of the series, with that model's own settings.
+
+        `change_g` and `change_d` take the recipe's freshly built G or D (seeded with
+        `seed`, so the weights a plain run starts from) and return the model to train
+        instead, e.g. one with a layer removed; `overrides` replace Trainer settings.
+        """
         r = recipes.get(name)
         torch.manual_seed(seed)
         G, D = r.build()
+        if change_g is not None:
+            G = change_g(G)
+        if change_d is not None:
+            D = change_d(D)
         kw = dict(batch_size=r.batch_size, lr_g=r.lr_g, lr_d=r.lr_d, betas=r.betas,
                   n_critic=r.n_critic, noise_sigma=r.noise_sigma, loss=recipes.make_loss(r.loss))
         kw.update(overrides)
@@ -210,11 +219,12 @@ class Trainer:
             with torch.set_grad_enabled(keep_graph):
                 fake = self._generate(z, y)
             # detach: the D step must not backpropagate into G (post 000 did, wastefully)
-            d_loss, stats = self._d_loss(real, fake.detach(), y, frac)
+            d_loss, stats = self._d_loss(self._d_input(real, frac),
+                                         self._d_input(fake.detach(), frac), y)
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
-        g_loss = self._g_loss(fake, y, frac)
+        g_loss = self._g_loss(self._d_input(fake, frac), y)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -224,21 +234,20 @@ class Trainer:
     # with its backward. Fewer cannot work: torch.optim breaks the graph around every
     # optimiser step (pytorch#104053), and a compiled graph is one autograd node, so a fake
     # batch leaving the D step's graph would have its saved tensors freed by D's backward
-    # before G's backward needs them.
+    # before G's backward needs them. Instance noise is added by the caller: `frac` changes
+    # every step, and a compiled graph would be recompiled for new values of it.
 
     def _generate_eager(self, z, y):
         with self._forward():
             return self.G(z) if y is None else self.G(z, y)
 
-    def _d_loss_eager(self, real, fake, y, frac):
+    def _d_loss_eager(self, real_in, fake_in, y):
         with self._forward():
-            return self.loss.d_loss(self.D, self._d_input(real, frac),
-                                    self._d_input(fake, frac), y)
+            return self.loss.d_loss(self.D, real_in, fake_in, y)
 
-    def _g_loss_eager(self, fake, y, frac):
+    def _g_loss_eager(self, fake_in, y):
         """G's loss on the fake batch of the last D step, scored by the updated D."""
         with self._forward():
-            fake_in = self._d_input(fake, frac)
             return self.loss.g_loss(self.D(fake_in) if y is None else self.D(fake_in, y))
 
     # --- the loop ----------------------------------------------------------------------

@@ -7,7 +7,6 @@ process costs ~4 s of start-up (torch and torchvision), so only a few representa
 cases also run as one, side by side. The Python API cases check for a `GanError` whose
 message is one sentence.
 """
-import re
 import shutil
 import subprocess
 import sys

@@ -23,7 +23,7 @@ def test_notebook_is_clean(path):
     assert all(c.get("outputs") == [] and c.get("execution_count") is None for c in code)
     first, second = nb["cells"][0], nb["cells"][1]
     assert first["cell_type"] == "markdown"
-    assert f"colab.research.google.com/github/" in "".join(first["source"])
+    assert "colab.research.google.com/github/" in "".join(first["source"])
     assert f"notebooks/{path.name}" in "".join(first["source"])
     setup = "".join(second["source"])
     assert 'if "google.colab" in sys.modules' in setup and "pip install" in setup

@@ -11,9 +11,7 @@ from gan_helpers import data, models
 from gan_helpers.__main__ import main
 from gan_helpers.errors import GanError
 from gan_helpers.losses import WassersteinGP
-from gan_helpers.train import Trainer
-
-OPTIONS = ["bf16", "channels_last", "compile", "cudnn_benchmark"]
+from gan_helpers.train import SPEED_OPTIONS as OPTIONS, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +97,16 @@ def test_compile_gives_the_eager_losses():
             h = t.train(3)
             losses[compiled] = torch.tensor([h["loss_d"], h["loss_g"]])
     torch.testing.assert_close(losses[True], losses[False], rtol=1e-4, atol=1e-5)
+
+
+def test_compile_traces_each_forward_pass_once_with_instance_noise():
+    """The noise scale changes every step; it must not reach a compiled graph, or every
+    new value would recompile it (up to the recompile limit, then fall back to eager)."""
+    from torch._dynamo.utils import counters
+    torch._dynamo.reset()
+    counters.clear()
+    _toy_trainer(compile=True, noise_sigma=0.5).train(4)
+    assert counters["stats"]["unique_graphs"] == 3   # G, D's loss, G's loss
 
 
 @pytest.mark.parametrize("value", [1, "yes", None])
