@@ -1,44 +1,88 @@
-"""Checks that can fail: each notebook ends its training with one of these.
-
-nbval compares no outputs of stripped notebooks, so an exception raised here is what makes
-a chapter's test fail when its generator did not learn.
+"""Each chapter's final checks: the claims of the chapter, raising AssertionError when one
+stops holding. nbval compares no outputs of stripped notebooks, so these are what fail a
+chapter's test; tests/test_checks.py feeds each one the failure it guards against.
 """
 import torch
 
 from .data import ring_centres
+from .env import smoke_mode
+
+FULL_COVERAGE = (9, 0.9)     # classes above 2%, normalised entropy, after a full run
+SMOKE_COVERAGE = (2, 0.1)    # after a smoke run's few steps: still fails one repeated digit
 
 
-def nearest_real_distance(samples: torch.Tensor, real: torch.Tensor, n_real: int = 2000) -> float:
-    """Mean L2 distance (per pixel, RMS) from each sample to its nearest real image.
-
-    Near 0 means every sample sits close to some real digit; noise or blobs sit far away.
-    """
-    a = samples.detach().flatten(1).float().cpu()
-    b = real[:n_real].detach().flatten(1).float().cpu()
-    return (torch.cdist(a, b).min(dim=1).values / a.shape[1] ** 0.5).mean().item()
-
-
-def check_learned(before: torch.Tensor, after: torch.Tensor, real: torch.Tensor,
-                  factor: float = 0.8) -> tuple[float, float]:
-    """Raise unless the trained samples (`after`) sit nearer the real data than the
-    untrained ones (`before`): distance(after) < factor * distance(before)."""
-    d_before = nearest_real_distance(before, real)
-    d_after = nearest_real_distance(after, real)
-    print(f"distance to the nearest real image: untrained {d_before:.3f}, "
-          f"trained {d_after:.3f} (must be below {factor * d_before:.3f})")
-    if not d_after < factor * d_before:
-        raise AssertionError(f"The generator did not learn: its samples are {d_after:.3f} "
-                             f"from the data, untrained {d_before:.3f}.")
-    return d_before, d_after
+def coverage(result: dict, name="the generator") -> None:
+    """Enough of the ten digits, evenly enough (metrics.evaluate's result)."""
+    classes, entropy = SMOKE_COVERAGE if smoke_mode() else FULL_COVERAGE
+    print(f"{name}: {result['classes']}/10 classes (needs {classes}), entropy "
+          f"{result['entropy']:.2f} (needs {entropy})")
+    if result["classes"] < classes or result["entropy"] < entropy:
+        raise AssertionError(f"{name} collapsed: {result['classes']}/10 classes above 2%, "
+                             f"entropy {result['entropy']:.2f}.")
 
 
-def modes_covered(points: torch.Tensor, modes: int = 8, radius: float = 2.0,
-                  within: float = 0.25, min_share: float = 0.02) -> int:
-    """How many ring modes hold at least `min_share` of the points within `within` of
-    their centre: 8 is full coverage, 1 is complete mode collapse."""
-    centres = ring_centres(modes, radius)
-    d = torch.cdist(points.detach().float().cpu(), centres)          # (n, modes)
-    nearest = d.argmin(dim=1)
-    close = d.min(dim=1).values < within
-    counts = torch.bincount(nearest[close], minlength=modes)
+def learned(result: dict, untrained: dict, name="the generator", factor=0.8) -> None:
+    """cFID below `factor` times the untrained generator's."""
+    print(f"{name}: cFID {result['cfid']:.1f}, untrained {untrained['cfid']:.1f} "
+          f"(needs below {factor * untrained['cfid']:.1f})")
+    if not result["cfid"] < factor * untrained["cfid"]:
+        raise AssertionError(f"{name} did not learn: cFID {result['cfid']:.1f} against "
+                             f"{untrained['cfid']:.1f} untrained.")
+
+
+def beats(better: dict, worse: dict, factor: float, names=("the fix", "the post's version")):
+    """`better`'s cFID below `factor` times `worse`'s."""
+    print(f"cFID {names[0]} {better['cfid']:.1f}, {names[1]} {worse['cfid']:.1f} "
+          f"(needs below {factor * worse['cfid']:.1f})")
+    if not better["cfid"] < factor * worse["cfid"]:
+        raise AssertionError(f"{names[0]} (cFID {better['cfid']:.1f}) is not below {factor} "
+                             f"times {names[1]} ({worse['cfid']:.1f}).")
+
+
+def _tail(values, share=0.2):
+    tail = values[-max(1, int(share * len(values))):]
+    return sum(tail) / len(tail)
+
+
+def saturation(saturating, nonsaturating, last=50) -> None:
+    """Chapter 01: under the saturating G loss D(G(z)) stays below 0.01 over the last
+    steps, while the non-saturating run, from the same start, gets a signal through (above
+    0.05). After a smoke run's few steps: below half the non-saturating run's."""
+    sat, ns = (sum(h["d_fake"][-last:]) / last for h in (saturating, nonsaturating))
+    stall = 0.5 * ns if smoke_mode() else 0.01
+    print(f"mean D(G(z)) over the last {last} steps: saturating {sat:.4f} (needs below "
+          f"{stall:.4f}), non-saturating {ns:.4f} (needs above 0.05)")
+    if not (sat < stall and ns > 0.05):
+        raise AssertionError(f"The saturating run's D(G(z)) is {sat:.4f} and the "
+                             f"non-saturating run's {ns:.4f}: the stall did not show.")
+
+
+def wasserstein(history, fall=0.5, settle=0.2) -> None:
+    """Chapter 05: the critic's distance estimate E[C(x)] - E[C(G(z))] over the last fifth
+    of the run is below `fall` times that of the first fifth, and the gradient penalty
+    settles below `settle`."""
+    gap = [r - f for r, f in zip(history["d_real"], history["d_fake"])]
+    first, last = _tail(gap[: max(1, len(gap) // 5)], 1.0), _tail(gap)
+    penalty = _tail(history["penalty"])
+    print(f"distance estimate: first fifth {first:.2f}, last fifth {last:.2f} (needs below "
+          f"{fall * first:.2f}); penalty, last fifth {penalty:.3f} (needs below {settle})")
+    if not (last < fall * first and penalty < settle):
+        raise AssertionError(f"The critic's estimate went from {first:.2f} to {last:.2f} and "
+                             f"the penalty ended at {penalty:.3f}: the critic did not settle.")
+
+
+def follows_labels(shares: torch.Tensor, floor: float, name="the generator") -> None:
+    """Chapter 07: the share of samples judged to be the digit asked for, per digit."""
+    print(f"{name} draws the digit asked for {shares.mean():.0%} of the time (worst digit "
+          f"{shares.min():.0%}; needs {floor:.0%} on average)")
+    if not shares.mean() >= floor:
+        raise AssertionError(f"{name} draws the digit asked for only {shares.mean():.0%} "
+                             f"of the time.")
+
+
+def modes_covered(points, modes=8, radius=2.0, within=0.25, min_share=0.02) -> int:
+    """How many ring modes hold at least `min_share` of the points within `within` of their
+    centre: `modes` is full coverage, 1 is complete mode collapse."""
+    d = torch.cdist(points.detach().float().cpu(), ring_centres(modes, radius))
+    counts = torch.bincount(d.argmin(dim=1)[d.min(dim=1).values < within], minlength=modes)
     return int((counts >= min_share * len(points)).sum())

@@ -1,15 +1,16 @@
-"""Every generator and discriminator of the series.
+"""Every generator and discriminator of the series, each post's mistakes fixed.
 
-Conventions, the same for every pair:
-- A generator takes a flat noise batch `z` of shape (B, z_dim) and returns images in
-  [-1, 1] of shape (B, 1, S, S), S = `image_size` (28, or 32 for the models built for it).
-- A discriminator takes (B, 1, S, S) and returns *logits* of shape (B,). The loss applies
-  the sigmoid (`binary_cross_entropy_with_logits`), which is numerically stable; the posts
-  end D with `Sigmoid` and use `BCELoss`, which saturates and can return log(0).
-- Conditional models take the labels `y` (B,) as a second argument.
+The same conventions for every pair:
+- a generator maps noise z (B, z_dim) to images (B, 1, S, S) in [-1, 1], S = `image_size`
+  (28, or 32 for the models built for it);
+- a discriminator maps (B, 1, S, S) to *logits* (B,): the loss applies the sigmoid
+  (chapter 00 shows why not `Sigmoid` + `BCELoss`);
+- conditional models (`conditional = True`) also take the labels y (B,).
 """
 import torch
 from torch import nn
+
+from .env import GanError
 
 N_CLASSES = 10
 
@@ -22,31 +23,33 @@ def crop_to_28(x: torch.Tensor) -> torch.Tensor:
     return x[..., m:m + 28, m:m + 28]
 
 
+def is_conditional(model: nn.Module) -> bool:
+    return getattr(model, "conditional", False)
+
+
 def dcgan_init(module: nn.Module) -> None:
-    """The DCGAN paper's initialisation: conv weights N(0, 0.02), norm scales N(1, 0.02)."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+    """The DCGAN paper's initialisation: weights N(0, 0.02^2), norm scales N(1, 0.02^2)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
+        if getattr(module, "bias", None) is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 
 
-# --- The theory chapter's toy pair, for 2-D points -----------------------------------------
+# --- Chapter 00: the toy pair, for 2-D points -----------------------------------------
 
 class ToyGenerator(nn.Module):
-    """z (B, z_dim) -> a point (B, 2). Small enough to train in seconds on a CPU."""
+    """z (B, z_dim) -> a point (B, 2)."""
     image_size = None
 
     def __init__(self, z_dim=2, hidden=128):
         super().__init__()
         self.z_dim = z_dim
-        self.net = nn.Sequential(
-            nn.Linear(z_dim, hidden), nn.ReLU(),        # (B, 128)
-            nn.Linear(hidden, hidden), nn.ReLU(),       # (B, 128)
-            nn.Linear(hidden, 2),                       # (B, 2)
-        )
+        self.net = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(),      # (B, 128)
+                                 nn.Linear(hidden, hidden), nn.ReLU(),     # (B, 128)
+                                 nn.Linear(hidden, 2))                     # (B, 2)
 
     def forward(self, z):
         return self.net(z)
@@ -58,17 +61,15 @@ class ToyDiscriminator(nn.Module):
 
     def __init__(self, hidden=128):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(2, hidden), nn.LeakyReLU(0.2),     # (B, 128)
-            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),  # (B, 128)
-            nn.Linear(hidden, 1),                          # (B, 1)
-        )
+        self.net = nn.Sequential(nn.Linear(2, hidden), nn.LeakyReLU(0.2),        # (B, 128)
+                                 nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),   # (B, 128)
+                                 nn.Linear(hidden, 1))                           # (B, 1)
 
     def forward(self, x):
-        return self.net(x).squeeze(1)                      # (B,)
+        return self.net(x).squeeze(1)                                            # (B,)
 
 
-# --- Post 001: the plain MLP pair ---------------------------------------------------------
+# --- Post 001: the plain MLP pair -----------------------------------------------------
 
 class MLPGenerator(nn.Module):
     """Post 001: z=100 -> 256 -> 256 -> 784, ReLU, Tanh."""
@@ -77,34 +78,30 @@ class MLPGenerator(nn.Module):
     def __init__(self, z_dim=100, hidden=256):
         super().__init__()
         self.z_dim = z_dim
-        self.net = nn.Sequential(
-            nn.Linear(z_dim, hidden), nn.ReLU(),        # (B, 256)
-            nn.Linear(hidden, hidden), nn.ReLU(),       # (B, 256)
-            nn.Linear(hidden, 784), nn.Tanh(),          # (B, 784)
-        )
+        self.net = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(),     # (B, 256)
+                                 nn.Linear(hidden, hidden), nn.ReLU(),    # (B, 256)
+                                 nn.Linear(hidden, 784), nn.Tanh())       # (B, 784)
 
     def forward(self, z):
-        return self.net(z).view(-1, 1, 28, 28)          # (B, 1, 28, 28)
+        return self.net(z).view(-1, 1, 28, 28)                            # (B, 1, 28, 28)
 
 
 class MLPDiscriminator(nn.Module):
-    """Post 001: 784 -> 256 -> 256 -> 1, LeakyReLU(0.2). Fix: logits, no Sigmoid."""
+    """Post 001: 784 -> 256 -> 256 -> 1, LeakyReLU(0.2). Fix: a logit, no Sigmoid."""
     image_size = 28
 
     def __init__(self, hidden=256):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Flatten(),                                       # (B, 784)
-            nn.Linear(784, hidden), nn.LeakyReLU(0.2),          # (B, 256)
-            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),       # (B, 256)
-            nn.Linear(hidden, 1),                               # (B, 1)
-        )
+        self.net = nn.Sequential(nn.Flatten(),                                   # (B, 784)
+                                 nn.Linear(784, hidden), nn.LeakyReLU(0.2),      # (B, 256)
+                                 nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),   # (B, 256)
+                                 nn.Linear(hidden, 1))                           # (B, 1)
 
     def forward(self, x):
-        return self.net(x).squeeze(1)                           # (B,)
+        return self.net(x).squeeze(1)                                            # (B,)
 
 
-# --- Post 000: the MLP pair with BatchNorm -----------------------------------------------
+# --- Post 000: the MLP pair with BatchNorm --------------------------------------------
 
 class BNMLPGenerator(nn.Module):
     """Post 000: z=50 -> 128 -> 256 -> 512 -> 1024 -> 784, BatchNorm after every hidden
@@ -115,35 +112,35 @@ class BNMLPGenerator(nn.Module):
         super().__init__()
         self.z_dim = z_dim
         self.net = nn.Sequential(
-            nn.Linear(z_dim, 128), nn.LeakyReLU(0.2),                            # (B, 128)
-            nn.Linear(128, 256), nn.BatchNorm1d(256), nn.LeakyReLU(0.2),         # (B, 256)
-            nn.Linear(256, 512), nn.BatchNorm1d(512), nn.LeakyReLU(0.2),         # (B, 512)
-            nn.Linear(512, 1024), nn.BatchNorm1d(1024), nn.LeakyReLU(0.2),       # (B, 1024)
-            nn.Linear(1024, 784), nn.Tanh(),                                     # (B, 784)
-        )
+            nn.Linear(z_dim, 128), nn.LeakyReLU(0.2),                           # (B, 128)
+            nn.Linear(128, 256), nn.BatchNorm1d(256), nn.LeakyReLU(0.2),        # (B, 256)
+            nn.Linear(256, 512), nn.BatchNorm1d(512), nn.LeakyReLU(0.2),        # (B, 512)
+            nn.Linear(512, 1024), nn.BatchNorm1d(1024), nn.LeakyReLU(0.2),      # (B, 1024)
+            nn.Linear(1024, 784), nn.Tanh())                                    # (B, 784)
 
     def forward(self, z):
-        return self.net(z).view(-1, 1, 28, 28)          # (B, 1, 28, 28)
+        return self.net(z).view(-1, 1, 28, 28)                                  # (B, 1, 28, 28)
 
 
 class BNMLPDiscriminator(nn.Module):
-    """Post 000: 784 -> 512 -> BN -> 256 -> BN -> 1, LeakyReLU(0.2). Fix: logits."""
+    """Post 000: 784 -> 512 -> 256 -> BN -> 1, LeakyReLU(0.2). Fixes: a logit, and no
+    BatchNorm after the input layer, where it blinds D to what a batch of fakes shares
+    (chapter 02 builds the post's version and shows it)."""
     image_size = 28
 
     def __init__(self):
         super().__init__()
         self.net = nn.Sequential(
             nn.Flatten(),                                                     # (B, 784)
-            nn.Linear(784, 512), nn.BatchNorm1d(512), nn.LeakyReLU(0.2),      # (B, 512)
+            nn.Linear(784, 512), nn.LeakyReLU(0.2),                           # (B, 512)
             nn.Linear(512, 256), nn.BatchNorm1d(256), nn.LeakyReLU(0.2),      # (B, 256)
-            nn.Linear(256, 1),                                                # (B, 1)
-        )
+            nn.Linear(256, 1))                                                # (B, 1)
 
     def forward(self, x):
-        return self.net(x).squeeze(1)                   # (B,)
+        return self.net(x).squeeze(1)                                         # (B,)
 
 
-# --- Post 003: the deeper MLP pair -------------------------------------------------------
+# --- Post 003: the deeper MLP pair ----------------------------------------------------
 
 class DeepMLPGenerator(nn.Module):
     """Post 003: z=100 -> 256 -> 512 -> 1024 -> 784, ReLU, Tanh."""
@@ -152,70 +149,58 @@ class DeepMLPGenerator(nn.Module):
     def __init__(self, z_dim=100):
         super().__init__()
         self.z_dim = z_dim
-        self.net = nn.Sequential(
-            nn.Linear(z_dim, 256), nn.ReLU(),           # (B, 256)
-            nn.Linear(256, 512), nn.ReLU(),             # (B, 512)
-            nn.Linear(512, 1024), nn.ReLU(),            # (B, 1024)
-            nn.Linear(1024, 784), nn.Tanh(),            # (B, 784)
-        )
+        self.net = nn.Sequential(nn.Linear(z_dim, 256), nn.ReLU(),       # (B, 256)
+                                 nn.Linear(256, 512), nn.ReLU(),         # (B, 512)
+                                 nn.Linear(512, 1024), nn.ReLU(),        # (B, 1024)
+                                 nn.Linear(1024, 784), nn.Tanh())        # (B, 784)
 
     def forward(self, z):
-        return self.net(z).view(-1, 1, 28, 28)          # (B, 1, 28, 28)
+        return self.net(z).view(-1, 1, 28, 28)                           # (B, 1, 28, 28)
 
 
 class DeepMLPDiscriminator(nn.Module):
-    """Post 003: 784 -> 1024 -> 512 -> 256 -> 1, LeakyReLU(0.2). Fix: logits."""
+    """Post 003: 784 -> 1024 -> 512 -> 256 -> 1, LeakyReLU(0.2). Fix: a logit."""
     image_size = 28
 
     def __init__(self):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Flatten(),                                  # (B, 784)
-            nn.Linear(784, 1024), nn.LeakyReLU(0.2),       # (B, 1024)
-            nn.Linear(1024, 512), nn.LeakyReLU(0.2),       # (B, 512)
-            nn.Linear(512, 256), nn.LeakyReLU(0.2),        # (B, 256)
-            nn.Linear(256, 1),                             # (B, 1)
-        )
+        self.net = nn.Sequential(nn.Flatten(),                                  # (B, 784)
+                                 nn.Linear(784, 1024), nn.LeakyReLU(0.2),       # (B, 1024)
+                                 nn.Linear(1024, 512), nn.LeakyReLU(0.2),       # (B, 512)
+                                 nn.Linear(512, 256), nn.LeakyReLU(0.2),        # (B, 256)
+                                 nn.Linear(256, 1))                             # (B, 1)
 
     def forward(self, x):
-        return self.net(x).squeeze(1)                      # (B,)
+        return self.net(x).squeeze(1)                                           # (B,)
 
 
-# --- Post 004: LeNet-5 discriminator, stride-1 deconvolution generator, at 32x32 ----------
+# --- Post 004: LeNet-5 discriminator, stride-1 deconvolution generator, at 32x32 ------
 
 class LeNetDiscriminator(nn.Module):
-    """Post 004: LeNet-5 with BatchNorm and LeakyReLU, one output. Fix: logits.
-
-    MNIST is padded from 28x28 to 32x32 with background (-1) pixels, which is how LeNet-5
-    was fed originally; the post resized the digits instead, and left them in [0, 1] while
-    its generator drew in [-1, 1], so D could tell real from fake by the background alone.
-    """
+    """Post 004: LeNet-5 with BatchNorm and LeakyReLU, one output. Fix: a logit. Digits are
+    padded from 28x28 to 32x32 with background, as LeNet-5 was fed; the post resized them."""
     image_size = 32
 
     def __init__(self):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6), nn.LeakyReLU(0.2),     # (B, 6, 28, 28)
-            nn.MaxPool2d(2),                                             # (B, 6, 14, 14)
-            nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.LeakyReLU(0.2),  # (B, 16, 10, 10)
-            nn.MaxPool2d(2),                                             # (B, 16, 5, 5)
-            nn.Flatten(),                                                # (B, 400)
-            nn.Linear(400, 120), nn.LeakyReLU(0.2),                      # (B, 120)
-            nn.Linear(120, 84), nn.LeakyReLU(0.2),                       # (B, 84)
-            nn.Linear(84, 1),                                            # (B, 1)
-        )
+            nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6), nn.LeakyReLU(0.2),      # (B, 6, 28, 28)
+            nn.MaxPool2d(2),                                              # (B, 6, 14, 14)
+            nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.LeakyReLU(0.2),   # (B, 16, 10, 10)
+            nn.MaxPool2d(2),                                              # (B, 16, 5, 5)
+            nn.Flatten(),                                                 # (B, 400)
+            nn.Linear(400, 120), nn.LeakyReLU(0.2),                       # (B, 120)
+            nn.Linear(120, 84), nn.LeakyReLU(0.2),                        # (B, 84)
+            nn.Linear(84, 1))                                             # (B, 1)
 
     def forward(self, x):
-        return self.net(x).squeeze(1)                                    # (B,)
+        return self.net(x).squeeze(1)                                     # (B,)
 
 
 class DeconvGenerator(nn.Module):
-    """Post 004: noise (B, 1, 6, 6) grown by seven stride-1 transposed convolutions.
-
-    Each 5x5 layer adds 4 pixels (6 -> 10 -> ... -> 30), the last 3x3 adds 2 (-> 32).
-    Fix: the noise is a plain N(0, 1) draw of 36 numbers reshaped to 6x6; the post drew it
-    with `kaiming_normal_` on an uninitialised tensor, a weight initialiser misused as noise.
-    """
+    """Post 004: a 6x6 noise plane grown by seven stride-1 transposed convolutions: each
+    5x5 layer adds 4 pixels (6 -> 10 -> ... -> 30), the last 3x3 adds 2 (-> 32). Fix: the
+    noise is N(0, 1); the post drew it with the weight initialiser `kaiming_normal_`."""
     image_size = 32
 
     def __init__(self, z_dim=36):
@@ -225,7 +210,7 @@ class DeconvGenerator(nn.Module):
         self.z_dim = z_dim
         chans = [1, 128, 64, 32, 16, 8, 4]
         layers = []
-        for c_in, c_out in zip(chans, chans[1:]):  # (B, 128, 10, 10) ... (B, 4, 30, 30)
+        for c_in, c_out in zip(chans, chans[1:]):    # (B, 128, 10, 10) ... (B, 4, 30, 30)
             layers += [nn.ConvTranspose2d(c_in, c_out, 5), nn.BatchNorm2d(c_out), nn.ReLU()]
         layers += [nn.ConvTranspose2d(4, 1, 3), nn.Tanh()]                # (B, 1, 32, 32)
         self.net = nn.Sequential(*layers)
@@ -234,31 +219,26 @@ class DeconvGenerator(nn.Module):
         return self.net(z.view(-1, 1, 6, 6))
 
 
-# --- Posts 002 / 003: DCGAN at 32x32 ------------------------------------------------------
+# --- Posts 002 / 003: DCGAN at 32x32 ---------------------------------------------------
 
 class DCGANGenerator(nn.Module):
-    """Post 002: ConvT z -> 4h (4x4) -> 2h (8x8) -> h (16x16) -> 1 (32x32), BN + ReLU, Tanh.
-
-    Fix: the post fed 28x28 MNIST to this 32x32 network, which fails on shapes. The series
-    pads MNIST to 32x32 instead of changing the network: the padding is background, so no
-    pixel of a digit changes, the post's power-of-two layers stay exactly as written, and
-    samples are cropped back to 28x28 on the way out.
-    """
+    """Post 002: transposed convs z -> 4h (4x4) -> 2h (8x8) -> h (16x16) -> 1 (32x32),
+    BatchNorm + ReLU, Tanh. Fix: MNIST is padded to 32x32 (the post fed 28x28, which fails
+    on shapes), so the post's layers stay as written; samples are cropped back to 28x28."""
     image_size = 32
 
-    def __init__(self, z_dim=64, hidden=128, n_classes=0):
+    def __init__(self, z_dim=64, hidden=128, extra_inputs=0):
         super().__init__()
         self.z_dim = z_dim
         h = hidden
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(z_dim + n_classes, 4 * h, 4, 1, 0, bias=False),
-            nn.BatchNorm2d(4 * h), nn.ReLU(),                                 # (B, 4h, 4, 4)
+            nn.ConvTranspose2d(z_dim + extra_inputs, 4 * h, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(4 * h), nn.ReLU(),                                # (B, 4h, 4, 4)
             nn.ConvTranspose2d(4 * h, 2 * h, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(2 * h), nn.ReLU(),                                 # (B, 2h, 8, 8)
+            nn.BatchNorm2d(2 * h), nn.ReLU(),                                # (B, 2h, 8, 8)
             nn.ConvTranspose2d(2 * h, h, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(h), nn.ReLU(),                                     # (B, h, 16, 16)
-            nn.ConvTranspose2d(h, 1, 4, 2, 1, bias=False), nn.Tanh(),         # (B, 1, 32, 32)
-        )
+            nn.BatchNorm2d(h), nn.ReLU(),                                    # (B, h, 16, 16)
+            nn.ConvTranspose2d(h, 1, 4, 2, 1, bias=False), nn.Tanh())        # (B, 1, 32, 32)
         self.apply(dcgan_init)
 
     def forward(self, z):
@@ -266,12 +246,9 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """Post 002: conv stride 2, BN, LeakyReLU(0.2), then a 4x4 conv to one score.
-
-    Fix: logits (no Sigmoid). With `norm=False` it is the WGAN-GP critic: no BatchNorm,
-    because the gradient penalty is taken per sample and BatchNorm couples the samples
-    of a batch; the post kept both BatchNorm and the Sigmoid in its critic.
-    """
+    """Post 002: stride-2 convs 32 -> 16 -> 8 -> 4 with BatchNorm and LeakyReLU(0.2), then
+    a 4x4 conv to one score. Fix: a logit. `norm=False` drops BatchNorm, which couples the
+    samples of a batch: the critic of WGAN-GP and the discriminator of SN-GAN."""
     image_size = 32
 
     def __init__(self, hidden=128, norm=True):
@@ -285,8 +262,7 @@ class DCGANDiscriminator(nn.Module):
         self.features = nn.Sequential(
             nn.Conv2d(1, h, 4, 2, 1), nn.LeakyReLU(0.2),    # (B, h, 16, 16)
             *block(h, 2 * h),                               # (B, 2h, 8, 8)
-            *block(2 * h, 4 * h),                           # (B, 4h, 4, 4)
-        )
+            *block(2 * h, 4 * h))                           # (B, 4h, 4, 4)
         self.head = nn.Conv2d(4 * h, 1, 4, 1, 0)            # (B, 1, 1, 1)
         self.apply(dcgan_init)
 
@@ -294,19 +270,14 @@ class DCGANDiscriminator(nn.Module):
         return self.head(self.features(x)).flatten()        # (B,)
 
 
-def wgan_critic(hidden=128) -> DCGANDiscriminator:
-    """The WGAN-GP critic: the DCGAN discriminator without BatchNorm or Sigmoid."""
-    return DCGANDiscriminator(hidden=hidden, norm=False)
-
-
-# --- Post 003's suggestion: a conditional GAN --------------------------------------------
+# --- Post 003's suggestion: a conditional GAN ------------------------------------------
 
 class ConditionalGenerator(DCGANGenerator):
-    """A DCGAN generator that also sees the label: z is extended with a one-hot of y."""
+    """The DCGAN generator, with a one-hot code of the label y appended to z."""
     conditional = True
 
     def __init__(self, z_dim=64, hidden=64):
-        super().__init__(z_dim=z_dim, hidden=hidden, n_classes=N_CLASSES)
+        super().__init__(z_dim=z_dim, hidden=hidden, extra_inputs=N_CLASSES)
 
     def forward(self, z, y):
         onehot = nn.functional.one_hot(y, N_CLASSES).to(z.dtype)       # (B, 10)
@@ -314,14 +285,16 @@ class ConditionalGenerator(DCGANGenerator):
 
 
 class ConditionalDiscriminator(DCGANDiscriminator):
-    """A projection discriminator (Miyato & Koyama, 2018): the score of the image features
-    plus their dot product with a learned embedding of the label. It learns "is this a
-    real 7?" rather than only "is this real?"."""
+    """A projection discriminator (Miyato & Koyama, 2018): the score of the features plus
+    their dot product with a learned embedding of the label, D(x, y) = psi(phi(x)) +
+    e_y . phi(x). The embedding starts on the head's scale, N(0, 0.02^2), so neither term
+    dominates at the start."""
     conditional = True
 
     def __init__(self, hidden=64):
         super().__init__(hidden=hidden, norm=True)
         self.embed = nn.Embedding(N_CLASSES, 4 * hidden * 4 * 4)
+        dcgan_init(self.embed)
 
     def forward(self, x, y):
         f = self.features(x)                                            # (B, 4h, 4, 4)
@@ -329,36 +302,90 @@ class ConditionalDiscriminator(DCGANDiscriminator):
         return self.head(f).flatten() + projection                      # (B,)
 
 
-def is_conditional(model: nn.Module) -> bool:
-    return getattr(model, "conditional", False)
+# --- InfoGAN (Chen et al., 2016): codes the generator must make readable ----------------
+
+class InfoGenerator(DCGANGenerator):
+    """The DCGAN generator whose first `n_cat + n_cont` inputs are codes. z ~ N(0, I) as for
+    every generator: the argmax of its first n_cat numbers is a uniform categorical code,
+    fed as a one-hot, and the next n_cont are continuous codes; the rest is noise."""
+
+    def __init__(self, z_dim=74, hidden=32, n_cat=10, n_cont=2):
+        super().__init__(z_dim=z_dim, hidden=hidden)
+        self.n_cat, self.n_cont = n_cat, n_cont
+
+    def forward(self, z):
+        cat = nn.functional.one_hot(z[:, :self.n_cat].argmax(1), self.n_cat).to(z.dtype)
+        return super().forward(torch.cat([cat, z[:, self.n_cat:]], dim=1))
 
 
-# --- Post 003's tricks for the discriminator (chapter 08 measures them) ------------------
+class InfoDiscriminator(DCGANDiscriminator):
+    """The DCGAN discriminator plus InfoGAN's Q head on the same features: it returns the
+    logit (B,) and Q's guess of the codes (B, n_cat + n_cont), category logits first."""
 
-def with_spectral_norm(D: nn.Module, n_power_iterations: int = 1) -> nn.Module:
-    """Spectral normalisation (Miyato et al., 2018) on every conv and linear layer of D, in
-    place; returns D.
+    def __init__(self, hidden=32, n_cat=10, n_cont=2):
+        super().__init__(hidden=hidden, norm=True)
+        self.q = nn.Sequential(nn.Flatten(), nn.Linear(4 * hidden * 4 * 4, 128),
+                               nn.LeakyReLU(0.2), nn.Linear(128, n_cat + n_cont))
+        self.q.apply(dcgan_init)
 
-    Each weight W is used as W / sigma(W), sigma the largest singular value of W viewed as
-    a matrix (out_channels, in_channels * k * k). sigma is estimated by power iteration,
-    `n_power_iterations` per forward pass in training mode, so the estimate sharpens as
-    training goes. Every layer is then 1-Lipschitz in that matrix view, which bounds how
-    sharply D's score can change and so how large G's gradients can get.
-    """
+    def forward(self, x):
+        f = self.features(x)                                            # (B, 4h, 4, 4)
+        return self.head(f).flatten(), self.q(f)                        # (B,), (B, 12)
+
+
+# --- Changes to a discriminator that chapter 08 measures --------------------------------
+
+def with_spectral_norm(D: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al., 2018) on every conv and linear layer, in
+    place: W is used as W / sigma(W), sigma its largest singular value, estimated by one
+    power iteration per training pass. Only without BatchNorm does this bound D's slope:
+    BatchNorm divides the rescaling straight back out."""
     for module in list(D.modules()):     # a list: the parametrisation adds modules
         if isinstance(module, (nn.Conv2d, nn.Linear)):
-            nn.utils.parametrizations.spectral_norm(module, n_power_iterations=n_power_iterations)
+            nn.utils.parametrizations.spectral_norm(module)
     return D
 
 
 def with_dropout(D: nn.Module, p: float = 0.3) -> nn.Module:
-    """Dropout with probability p after every LeakyReLU (and ReLU) of D, in place; returns D.
-
-    Each activation becomes Sequential(activation, Dropout(p)), so the layers with weights
-    keep their names and a D's state_dict still loads. Dropout acts in training mode only.
-    """
+    """Dropout(p) after every LeakyReLU of D, in place; the weights keep their names."""
     for parent in list(D.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, (nn.LeakyReLU, nn.ReLU)):
+            if isinstance(child, nn.LeakyReLU):
                 setattr(parent, name, nn.Sequential(child, nn.Dropout(p)))
     return D
+
+
+# --- Drawing from a generator ----------------------------------------------------------
+
+def check_labels(labels, n: int) -> torch.Tensor:
+    """`labels` as a (n,) tensor of digits 0-9, or one sentence saying what is wrong."""
+    labels = torch.as_tensor(labels)
+    if labels.shape != (n,) or labels.dtype.is_floating_point or not (
+            0 <= labels.min() and labels.max() < N_CLASSES):
+        raise GanError(f"labels must be {n} digits from 0 to 9, one per sample; "
+                       f"got {labels.tolist()}.")
+    return labels.long()
+
+
+@torch.no_grad()
+def generate(G, z, labels=None):
+    """G(z) in eval mode, cropped to 28x28. Eval mode makes BatchNorm use its running
+    statistics, so a sample does not depend on the others in its batch. A conditional G
+    needs `labels`, one digit per row of z."""
+    if is_conditional(G) != (labels is not None):
+        raise GanError("This generator is conditional, so it needs labels=, one digit from 0 "
+                       "to 9 per row of z." if is_conditional(G) else
+                       "This generator is not conditional, so it takes no labels; train a "
+                       "conditional model (cgan) to choose the digit.")
+    was_training = G.training
+    G.eval()
+    try:
+        out = G(z) if labels is None else G(z, check_labels(labels, len(z)).to(z.device))
+    finally:
+        G.train(was_training)
+    return crop_to_28(out)
+
+
+def n_params(*modules) -> int:
+    """The number of weights of one or more networks."""
+    return sum(p.numel() for m in modules for p in m.parameters())

@@ -1,99 +1,73 @@
 """Each model of the series by name, with its own settings.
 
-A recipe names the generator/discriminator pair, the loss, and the hyper-parameters the
-source post used, corrected where the post was wrong. The command line and the notebooks
-both build models from here, so a name means the same thing everywhere.
+A recipe is a chapter's final, fixed model: the generator/discriminator pair, the game,
+and the training settings, so that a name means the same thing in the chapters, on the
+command line and in the benchmarks. A post's broken variant is built only in its chapter.
+Where a setting departs from the source post, the chapter that uses it shows why.
 """
-from dataclasses import asdict, dataclass
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 from torch import nn
 
 from . import losses, models
-from .errors import GanError
+from .env import GanError
+from .losses import InstanceNoise
 
 
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    source: str                     # which post it follows
+    source: str                        # the post it follows
+    chapter: str
     make_g: Callable[[], nn.Module]
     make_d: Callable[[], nn.Module]
-    loss: str = "bce"               # "bce", "bce-saturating" or "wgan-gp"
+    steps: int                         # the chapter's full budget; the command line's default
+    loss: Callable = losses.BCE
     batch_size: int = 128
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: tuple = (0.5, 0.999)
     n_critic: int = 1
-    noise_sigma: float = 0.0        # instance noise on D's inputs at step 0, annealed to 0
-    steps: int = 3000               # a full-mode default for the command line
-    notes: str = ""
+    noise: Optional[InstanceNoise] = None
+    ema: Optional[float] = None
 
     def build(self):
         """A fresh (G, D) pair."""
         return self.make_g(), self.make_d()
 
-    def settings(self) -> dict:
-        """The plain-value hyper-parameters, for checkpoints and printing."""
-        d = asdict(self)
-        for k in ("make_g", "make_d", "notes"):
-            d.pop(k)
-        d["betas"] = list(self.betas)
-        return d
+    def trainer_settings(self) -> dict:
+        """The Trainer keywords of this recipe."""
+        return {"loss": self.loss(), "batch_size": self.batch_size, "lr_g": self.lr_g,
+                "lr_d": self.lr_d, "betas": self.betas, "n_critic": self.n_critic,
+                "noise": self.noise, "ema": self.ema}
 
 
-def make_loss(name: str, **kw):
-    """'bce' (non-saturating), 'bce-saturating' or 'wgan-gp', with optional tricks."""
-    if name == "bce":
-        return losses.BCE(saturating=False, **kw)
-    if name == "bce-saturating":
-        return losses.BCE(saturating=True, **kw)
-    if name == "wgan-gp":
-        return losses.WassersteinGP(**kw)
-    raise GanError(f"Unknown loss {name!r}; choose bce, bce-saturating or wgan-gp.")
+def _dcgan_g(cls=models.DCGANGenerator):
+    return lambda: cls(hidden=32)
 
 
 RECIPES = {r.name: r for r in [
-    Recipe("mlp", "001", models.MLPGenerator, models.MLPDiscriminator,
-           lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.999), batch_size=128,
-           notes="post 001 used Adam 3e-4 with default betas for 100 epochs; in a 3000-step "
-                 "budget that gives blurred, collapsed blobs, while 1e-3 with beta1=0.5 "
-                 "gives digits of every class"),
-    Recipe("mlp-bn", "000", models.BNMLPGenerator, models.BNMLPDiscriminator,
-           lr_g=3e-4, lr_d=3e-4, betas=(0.5, 0.999), batch_size=128,
-           notes="post 000: Adam 3e-4 (default betas), batch 128; beta1=0.5 as in chapter 01 "
-                 "(3000 steps: speckle over faint digits at 0.9, clearer digits at 0.5; 1e-3 "
-                 "was worse than 3e-4 for this deeper pair)"),
-    Recipe("mlp-deep", "003", models.DeepMLPGenerator, models.DeepMLPDiscriminator,
-           lr_g=2e-4, lr_d=2e-4, betas=(0.9, 0.999), batch_size=64,
-           notes="post 003: Adam 2e-4, batch 64"),
-    Recipe("lenet-deconv", "004", models.DeconvGenerator, models.LeNetDiscriminator,
-           batch_size=32, lr_g=1e-3, lr_d=1e-3, noise_sigma=0.1, steps=1200,
-           notes="post 004: Adam 2e-4, betas (0.5, 0.999), batch 32. At 2e-4 this pair "
-                 "collapsed to one blurred template within 1,600 steps. At 1e-3 it drew "
-                 "varied digits at some seeds but one template at others, seed 0 among "
-                 "them. Instance noise (sigma 0.1, annealed to 0) fixes that: seeds 0, 1 "
-                 "and 2 drew 6, 8 and 8 of the 10 digits in 1,200 steps on one CPU "
-                 "thread (cFID 445, 408 and 544 at n=2,000; 1,712 and 3 digits at seed 0 "
-                 "without the noise)"),
-    Recipe("dcgan", "002/003", lambda: models.DCGANGenerator(z_dim=64, hidden=32),
-           lambda: models.DCGANDiscriminator(hidden=32), batch_size=64,
-           lr_g=5e-4, lr_d=5e-4, steps=1500,
-           notes="post 002: z=64, batch 128, Adam 2e-4, betas (0.5, 0.999), width h=128. "
-                 "Here h=32 and batch 64, which learn the most per second of CPU: h=64 ran "
-                 "at a third of h=32's steps/s and was behind it at equal time, and h=128 "
-                 "costs about 16x h=32. Adam 5e-4 reached recognisable digits of every "
-                 "class in ~550 steps, where 2e-4 needed more than 850"),
-    Recipe("wgan-gp", "002/003", lambda: models.DCGANGenerator(z_dim=64, hidden=32),
-           lambda: models.wgan_critic(hidden=32), loss="wgan-gp", batch_size=64,
-           lr_g=6e-4, lr_d=6e-4, betas=(0.5, 0.9), n_critic=5, steps=600,
-           notes="Gulrajani et al.: Adam 1e-4, betas (0, 0.9), 5 critic steps per G step, "
-                 "lambda 10. With 1e-4 the DCGAN pair at h=32 still drew blobs after 240 "
-                 "generator steps (160 s of one CPU core); 6e-4 with beta1 0.5 drew "
-                 "recognisable digits of 9-10 classes by 200 steps"),
-    Recipe("cgan", "003", lambda: models.ConditionalGenerator(z_dim=64, hidden=32),
-           lambda: models.ConditionalDiscriminator(hidden=32), batch_size=64, steps=1500,
-           notes="post 003's suggestion: the DCGAN pair, both conditioned on the label"),
+    Recipe("mlp", "001", "01", models.MLPGenerator, models.MLPDiscriminator, steps=3000,
+           lr_g=1e-3, lr_d=1e-3),
+    Recipe("mlp-bn", "000", "02", models.BNMLPGenerator, models.BNMLPDiscriminator,
+           steps=3000, lr_g=3e-4, lr_d=3e-4),
+    Recipe("mlp-deep", "003", "09", models.DeepMLPGenerator, models.DeepMLPDiscriminator,
+           steps=3000, lr_g=2e-4, lr_d=2e-4, batch_size=64),
+    Recipe("lenet-deconv", "004", "03", models.DeconvGenerator, models.LeNetDiscriminator,
+           steps=1200, batch_size=32, lr_g=1e-3, lr_d=1e-3, noise=InstanceNoise(0.1, 1200)),
+    Recipe("dcgan", "002/003", "04", _dcgan_g(),
+           lambda: models.DCGANDiscriminator(hidden=32), steps=1000, batch_size=64,
+           lr_g=5e-4, lr_d=5e-4),
+    Recipe("wgan-gp", "002/003", "05", _dcgan_g(),
+           lambda: models.DCGANDiscriminator(hidden=32, norm=False), steps=250,
+           loss=losses.WassersteinGP, batch_size=64, lr_g=6e-4, lr_d=6e-4, betas=(0.5, 0.9),
+           n_critic=5),
+    Recipe("cgan", "003", "07", lambda: models.ConditionalGenerator(hidden=32),
+           lambda: models.ConditionalDiscriminator(hidden=32), steps=1500, batch_size=64),
+    Recipe("infogan", "-", "08", _dcgan_g(models.InfoGenerator),
+           lambda: models.InfoDiscriminator(hidden=32), steps=1500, loss=losses.InfoGAN,
+           batch_size=64, lr_g=5e-4, lr_d=5e-4),
 ]}
 
 
@@ -101,3 +75,42 @@ def get(name: str) -> Recipe:
     if name not in RECIPES:
         raise GanError(f"Unknown model {name!r}; choose one of: {', '.join(RECIPES)}.")
     return RECIPES[name]
+
+
+# --- the training tricks that chapter 09 and benchmarks/tricks.py measure on the DCGAN ---
+
+@dataclass(frozen=True)
+class Trick:
+    """One change to the dcgan recipe. `settings(steps)` gives the Trainer settings it
+    overrides for a run of that many steps; `change_d` changes the recipe's D."""
+    name: str
+    what: str
+    settings: Callable[[int], dict] = lambda steps: {}
+    change_d: Optional[Callable[[nn.Module], nn.Module]] = None
+
+
+def _sn_discriminator(D):
+    """The SN-GAN setting: the DCGAN discriminator without BatchNorm, which would divide
+    spectral norm's rescaling straight back out, and with spectral norm on every layer."""
+    return models.with_spectral_norm(models.DCGANDiscriminator(hidden=32, norm=False))
+
+
+TRICKS = {t.name: t for t in [
+    Trick("plain", "the dcgan recipe as it is"),
+    Trick("label smoothing", "one-sided: real target 0.9, fake target 0",
+          lambda steps: {"loss": losses.BCE(smoothing=0.1)}),
+    Trick("instance noise", "N(0, 0.1^2) on D's inputs, annealed to 0 over the run",
+          lambda steps: {"noise": InstanceNoise(0.1, steps)}),
+    Trick("TTUR", "D's learning rate 4 times G's",
+          lambda steps: {"lr_d": 4 * RECIPES["dcgan"].lr_g}),
+    Trick("dropout in D", "p = 0.3 after every LeakyReLU of D",
+          change_d=lambda D: models.with_dropout(D, 0.3)),
+    Trick("spectral norm", "D without BatchNorm, spectral norm on every layer",
+          change_d=_sn_discriminator),
+    Trick("hinge + SN", "the hinge loss, with the spectral-norm D",
+          lambda steps: {"loss": losses.Hinge()}, change_d=_sn_discriminator),
+    Trick("EMA", "samples from an EMA of G's weights, decay 0.999",
+          lambda steps: {"ema": 0.999}),
+    Trick("R1", "gamma/2 * R1 on the real images, gamma 1",
+          lambda steps: {"loss": losses.BCE(r1=1.0)}),
+]}

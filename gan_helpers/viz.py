@@ -1,5 +1,5 @@
-"""Pictures: sample grids (also updated live while training), training animations, curves,
-and source code."""
+"""Pictures: sample grids (also redrawn live while training), PNG bytes for widgets, curves,
+training animations, and source code shown in place."""
 import inspect
 import io
 from pathlib import Path
@@ -8,14 +8,28 @@ import matplotlib.pyplot as plt
 import torch
 from torchvision.utils import make_grid
 
-from .errors import GanError
+from .env import GanError
 
 
 def grid_image(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
-    """(N, 1, H, W) in [-1, 1] -> one (H', W') grid in [0, 1], on the CPU."""
+    """(N, 1, H, W) in [-1, 1] -> one (H', W') grid in [0, 1] on the CPU, white lines between."""
     g = make_grid(images.detach().cpu().float(), nrow=nrow, padding=2, pad_value=1.0,
                   normalize=True, value_range=(-1, 1))
     return g[0]
+
+
+def grid_pixels(images, nrow: int = 8, scale: int = 1):
+    """The grid as a PIL greyscale image, each pixel `scale` times larger."""
+    from PIL import Image
+    img = Image.fromarray((grid_image(images, nrow) * 255).round().to(torch.uint8).numpy())
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+
+
+def png_bytes(images, nrow: int = 8, scale: int = 6) -> bytes:
+    """PNG bytes of the grid for a widget; fast compression, as they live for one redraw."""
+    buf = io.BytesIO()
+    grid_pixels(images, nrow, scale).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
 
 
 def show_grid(images, title=None, nrow=8, ax=None, size=4):
@@ -25,24 +39,27 @@ def show_grid(images, title=None, nrow=8, ax=None, size=4):
     ax.imshow(grid_image(images, nrow), cmap="gray", vmin=0, vmax=1)
     ax.set_axis_off()
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
     return ax
 
 
-def compare_grids(named_images: dict, nrow=8, size=3.5):
-    """Several grids side by side, e.g. two chapters' samples on the same fixed noise."""
-    fig, axes = plt.subplots(1, len(named_images), figsize=(size * len(named_images), size))
-    for ax, (name, images) in zip(list(axes) if len(named_images) > 1 else [axes],
-                                  named_images.items()):
+def compare_grids(named_images: dict, nrow=8, size=3.5, ncols=4):
+    """Several grids, titled by their names, in rows of at most `ncols`."""
+    ncols = min(ncols, len(named_images))
+    nrows = -(-len(named_images) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.3) * nrows),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, (name, images) in zip(axes.flat, named_images.items()):
         show_grid(images, title=name, nrow=nrow, ax=ax)
+    fig.tight_layout()
     plt.show()
 
 
 class LiveGrid:
-    """A sample grid that redraws in place in a notebook each time training calls it.
-
-    Pass it as `on_snapshot=`; outside a notebook it does nothing but keep the last grid.
-    """
+    """A sample grid that redraws in place each time training calls it: pass it as
+    `on_snapshot=`. Outside a notebook it only keeps the last grid."""
 
     def __init__(self, nrow=8, size=4):
         self.nrow, self.size, self.handle, self.last = nrow, size, None, None
@@ -62,34 +79,30 @@ class LiveGrid:
         plt.close(fig)
 
 
-def _smooth(values, k):
+def smooth(values, k=25) -> list:
+    """A running mean over k values, for noisy per-step curves."""
     if len(values) < k or k <= 1:
-        return values
+        return list(values)
     t = torch.tensor(values, dtype=torch.float64)
     return torch.nn.functional.avg_pool1d(t[None, None], k, 1).flatten().tolist()
 
 
-def plot_history(history, title="", smooth=25):
-    """Loss curves (left) and D(x) against D(G(z)) (right), smoothed over `smooth` steps."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.5))
-    steps = history.step
-    for key, label in (("loss_d", "D loss"), ("loss_g", "G loss")):
-        v = _smooth(history[key], smooth)
-        a.plot(steps[len(steps) - len(v):], v, label=label)
-    a.set_xlabel("step")
-    a.set_title(f"{title} losses".strip())
-    a.legend()
-    for key, label in (("d_real", "D(x), real"), ("d_fake", "D(G(z)), fake")):
-        v = _smooth(history[key], smooth)
-        b.plot(steps[len(steps) - len(v):], v, label=label)
-    b.set_xlabel("step")
-    b.set_title("discriminator outputs")
-    b.legend()
+def plot_history(history, title="", k=25):
+    """The two losses (left) and D's outputs on real and fake (right), smoothed over k steps."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+    panels = ((("loss_d", "D loss"), ("loss_g", "G loss")),
+              (("d_real", "D(x), real"), ("d_fake", "D(G(z)), fake")))
+    for ax, curves, name in zip(axes, panels, ("losses", "discriminator outputs")):
+        for key, label in curves:
+            v = smooth(history[key], k)
+            ax.plot(history.step[len(history.step) - len(v):], v, label=label)
+        ax.set(xlabel="step", title=f"{title} {name}".strip())
+        ax.legend()
     plt.show()
 
 
 def show_source(obj):
-    """Show the source of a function or class of gan_helpers, highlighted, in place."""
+    """The source of a function or class, highlighted, in place."""
     src = inspect.getsource(obj)
     try:
         from IPython.display import Code, display
@@ -100,37 +113,54 @@ def show_source(obj):
 
 
 def training_gif(snapshots, path=None, nrow=8, scale=2, ms_per_frame=150, hold_last=8) -> bytes:
-    """The fixed-noise grid at every snapshot of a run, as an animated GIF that loops.
-
-    `snapshots` is `Trainer.snapshots`, a list of (step, images). Each frame is stamped
-    with its step; the last frame is held `hold_last` times longer so the result can be
-    read before the loop restarts. Returns the GIF bytes, also written to `path` if given.
-    """
+    """`Trainer.snapshots` as a looping GIF, each frame stamped with its step and the last
+    held `hold_last` frames long. Returns the bytes, also written to `path` if given."""
     from PIL import Image, ImageDraw
     if not snapshots:
         raise GanError("There are no snapshots to animate; train with snapshot_every=N first.")
     frames = []
     for step, images in snapshots:
-        pixels = (grid_image(images, nrow) * 255).round().to(torch.uint8).numpy()
-        frame = Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale),
-                                               Image.NEAREST)
-        canvas = Image.new("L", (frame.width, frame.height + 14), color=255)
-        canvas.paste(frame, (0, 14))
-        ImageDraw.Draw(canvas).text((4, 1), f"step {step}", fill=0)
-        frames.append(canvas)
-    durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * hold_last]
+        grid = grid_pixels(images, nrow, scale)
+        frame = Image.new("L", (grid.width, grid.height + 14), color=255)
+        frame.paste(grid, (0, 14))
+        ImageDraw.Draw(frame).text((4, 1), f"step {step}", fill=0)
+        frames.append(frame)
     buf = io.BytesIO()
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:],
-                   duration=durations, loop=0)
-    gif = buf.getvalue()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], loop=0,
+                   duration=[ms_per_frame] * (len(frames) - 1) + [ms_per_frame * hold_last])
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_bytes(gif)
-    return gif
+        Path(path).write_bytes(buf.getvalue())
+    return buf.getvalue()
 
 
-def show_training(snapshots, **kw):
-    """`training_gif`, shown inline in a notebook. Returns None, so that a notebook cell
-    ending with this call does not also print the GIF's bytes."""
+def show_training(snapshots, **kw) -> None:
+    """`training_gif`, shown inline."""
     from IPython.display import Image, display
     display(Image(data=training_gif(snapshots, **kw), format="gif"))
+
+
+def animate(frames, titles=None, interval: int = 80, size: float = 1.6):
+    """An HTML animation that plays wherever a notebook shows HTML. `frames` is
+    (T, K, 1, 28, 28): T frames of K images side by side, titled `titles`."""
+    from IPython.display import HTML
+    from matplotlib import animation
+    frames = (frames.detach().cpu().float() + 1) / 2
+    fig, axes = plt.subplots(1, frames.shape[1], figsize=(size * frames.shape[1], size * 1.15),
+                             squeeze=False)
+    shown = [ax.imshow(frames[0, k, 0], cmap="gray", vmin=0, vmax=1)
+             for k, ax in enumerate(axes[0])]
+    for k, ax in enumerate(axes[0]):
+        ax.set_axis_off()
+        if titles:
+            ax.set_title(titles[k], fontsize=9)
+
+    def draw(t):
+        for k, im in enumerate(shown):
+            im.set_data(frames[t, k, 0])
+        return shown
+
+    anim = animation.FuncAnimation(fig, draw, frames=len(frames), interval=interval, blit=True)
+    html = HTML(anim.to_jshtml(default_mode="reflect"))
+    plt.close(fig)
+    return html

@@ -1,11 +1,14 @@
 """Smoke mode for the whole test run.
 
 Set before anything starts, so the kernels that nbval launches for the notebooks inherit it
-and train with their tiny smoke budgets.
+and train with their tiny smoke budgets, into a fresh runs folder.
 """
 import os
+import tempfile
 
 os.environ["GAN_SMOKE"] = "1"
+# The chapters' checkpoints go to a fresh folder, so no test resumes an earlier test's run
+os.environ["GAN_RUNS_DIR"] = tempfile.mkdtemp(prefix="gan-runs-")
 
 import re
 

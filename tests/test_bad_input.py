@@ -17,14 +17,14 @@ import pytest
 import torch
 
 from conftest import assert_one_sentence
-from gan_helpers import GanError, data, paths
+from gan_helpers import GanError, data, env
 from gan_helpers.__main__ import main
 from gan_helpers.train import Trainer
 
 
 HAS_CUDA = torch.cuda.is_available()
 HAS_MPS = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-MNIST_RAW = paths.data_root() / "MNIST" / "raw"
+MNIST_RAW = env.data_root() / "MNIST" / "raw"
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
     digits = data.load("mnist")
     for name in ("mlp", "cgan"):
-        run = Trainer.from_recipe(name, digits, progress=False)
+        run = Trainer.from_recipe(name, digits)
         run.save(root / f"{name}-run" / "checkpoint.pt")
     (root / "folder").mkdir()
     (root / "folder" / "notes.txt").write_text("my notes\n")
@@ -80,7 +80,7 @@ CLI_CASES = [
     ("negative learning rate", "train mlp --out {world}/new --lr -0.001", "--lr: must be a"),
     ("nan learning rate", "train mlp --out {world}/new --lr nan", "--lr: must be a positive"),
     ("batch larger than the data", "train mlp --out {world}/new --batch-size 20000",
-     "batch size 20000 is larger than the 10000 images"),
+     "batch size 20000 is larger than the 8000 images"),
     pytest.param("cuda where there is none", "train mlp --out {world}/new --device cuda",
                  "CUDA was asked for", marks=pytest.mark.skipif(HAS_CUDA, reason="has CUDA")),
     pytest.param("mps where there is none", "train mlp --out {world}/new --device mps",
@@ -110,10 +110,10 @@ CLI_CASES = [
      "--label needs a conditional model"),
     ("--label above 9",
      "sample {world}/cgan-run/checkpoint.pt --n 4 --out {world}/x.pt --label 10",
-     "--label must be a digit from 0 to 9, not 10"),
+     "labels must be 4 digits from 0 to 9, one per sample; got [10, 10, 10, 10]"),
     ("--label below 0",
      "sample {world}/cgan-run/checkpoint.pt --n 4 --out {world}/x.pt --label -1",
-     "--label must be a digit from 0 to 9, not -1"),
+     "labels must be 4 digits from 0 to 9, one per sample; got [-1, -1, -1, -1]"),
     ("zero samples", "sample {world}/mlp-run/checkpoint.pt --n 0 --out {world}/x.pt",
      "--n: must be positive"),
     ("missing checkpoint", "sample {world}/nowhere.pt --n 4 --out {world}/x.pt",
@@ -177,7 +177,7 @@ def digits():
 
 
 def _mlp(digits, **kw):
-    return Trainer.from_recipe("mlp", digits, progress=False, **kw)
+    return Trainer.from_recipe("mlp", digits, **kw)
 
 
 API_CASES = [
@@ -201,11 +201,22 @@ API_CASES = [
     ("corrupt data file", lambda d, w: data.load(root=w / "bad-idx"), "could not be read"),
     ("labels for an unconditional model", lambda d, w: _mlp(d).sample(2, labels=[3, 3]),
      "is not conditional"),
-    ("label outside 0-9", lambda d, w: Trainer.from_recipe("cgan", d, progress=False).sample(
+    ("label outside 0-9", lambda d, w: Trainer.from_recipe("cgan", d).sample(
         2, labels=[3, 10]), "digits from 0 to 9"),
     ("another model's checkpoint", lambda d, w: Trainer.from_recipe(
-        "dcgan", d, progress=False).load(w / "mlp-run/checkpoint.pt"),
+        "dcgan", d).load(w / "mlp-run/checkpoint.pt"),
      "holds a 'mlp' run, not 'dcgan'"),
+    ("another model's checkpoint to resume", lambda d, w: Trainer.from_recipe(
+        "dcgan", d).train(until=5, checkpoint=w / "mlp-run/checkpoint.pt"),
+     "holds a 'mlp' run, not 'dcgan'"),
+    ("unknown speed option", lambda d, w: _mlp(d, speed=["turbo"]), "Unknown speed option"),
+    ("ema outside (0, 1)", lambda d, w: _mlp(d, ema=1.5), "ema must be a decay between 0"),
+    ("noise that is not a schedule", lambda d, w: _mlp(d, noise=0.1),
+     "noise must be an InstanceNoise"),
+    ("steps and until", lambda d, w: _mlp(d).train(3, until=5), "either steps"),
+    ("neither steps nor until", lambda d, w: _mlp(d).train(), "either steps"),
+    ("unknown split", lambda d, w: data.load(split="test"), "Unknown split 'test'"),
+    ("Google Drive off Colab", lambda d, w: env.run_dir("x", drive=True), "only Colab has"),
 ]
 
 

@@ -1,5 +1,6 @@
 """Checkpoints that cannot be corrupted by a crash, exploited by a crafted file, or saved
 after training blew up; and one clear sentence for every file that is not a good one."""
+import errno
 import os
 import pickle
 import re
@@ -27,30 +28,29 @@ def digits():
 @pytest.fixture(scope="module")
 def mlp_checkpoint(digits, tmp_path_factory):
     path = tmp_path_factory.mktemp("mlp") / "checkpoint.pt"
-    Trainer.from_recipe("mlp", digits, progress=False).save(path)
+    Trainer.from_recipe("mlp", digits).save(path)
     return path
 
 
 # --- saves that cannot corrupt ------------------------------------------------------------
 
 DIE_IN_SECOND_SAVE = textwrap.dedent("""
-    import io, os, sys, torch
-    from gan_helpers import data
+    import os, sys
+    from gan_helpers import checkpoint, data
     from gan_helpers.train import Trainer
 
-    real_save = torch.save
-    def save_then_die_halfway(obj, f):
-        if isinstance(obj, dict) and obj.get("step") == 4:   # the second save
-            buffer = io.BytesIO()
-            real_save(obj, buffer)
-            f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
-            f.flush()
-            os._exit(9)                # like SIGKILL: no cleanup, no os.replace
-        real_save(obj, f)
-    torch.save = save_then_die_halfway
+    real_write = checkpoint._write_all
+    calls = []
+    def write_then_die_halfway(fd, data):
+        calls.append(1)
+        if len(calls) == 2:              # the second save
+            os.write(fd, bytes(data[: len(data) // 2]))
+            os._exit(9)                  # like SIGKILL: no cleanup, no os.replace
+        real_write(fd, data)
+    checkpoint._write_all = write_then_die_halfway
 
-    t = Trainer.from_recipe("mlp", data.load("mnist"), batch_size=16, progress=False)
-    t.train(10, checkpoint_path=sys.argv[1], checkpoint_every=2)
+    t = Trainer.from_recipe("mlp", data.load("mnist"), batch_size=16)
+    t.train(10, checkpoint=sys.argv[1], checkpoint_every=2)
 """)
 
 
@@ -70,20 +70,52 @@ def test_a_process_killed_mid_save_leaves_the_previous_checkpoint(tmp_path, caps
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "samples.png"]
 
 
-def test_a_failed_save_leaves_the_previous_file_and_no_temporary_one(tmp_path, monkeypatch):
+def _disk_fills_after(monkeypatch, free):
+    """Writes fail with ENOSPC, as on a full disk, once `free` more bytes are written."""
+    left = [free]
+
+    def write_all(fd, data):
+        n = min(len(data), left[0])
+        os.write(fd, bytes(data[:n]))
+        left[0] -= n
+        if n < len(data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(checkpoint, "_write_all", write_all)
+
+
+def test_a_full_disk_leaves_the_previous_file_and_no_temporary_one(tmp_path, monkeypatch):
     path = tmp_path / "c.pt"
     checkpoint.save({"step": 1}, path)
-
-    def disk_full(obj, f):
-        f.write(b"PK\x03\x04 half a checkpoint")
-        raise OSError(28, "No space left on device")
-    monkeypatch.setattr(torch, "save", disk_full)
-    with pytest.raises(GanError, match="No space left on device") as e:
+    _disk_fills_after(monkeypatch, 100)
+    with pytest.raises(checkpoint.DiskFull) as e:
         checkpoint.save({"step": 2}, path)
+    assert str(e.value).startswith(f"The disk is full: {path} could not be written")
     assert_one_sentence(str(e.value))
     monkeypatch.undo()
     assert checkpoint.load(path)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_a_disk_that_fills_during_training_loses_nothing(tmp_path, monkeypatch, capsys):
+    """The command line says which checkpoint still holds which step; after space is
+    freed, --resume ends with exactly the weights of a run that never hit the full disk."""
+    whole, full = tmp_path / "whole", tmp_path / "full"
+    argv = ["train", "mlp", "--steps", "6", "--batch-size", "16", "--checkpoint-every", "2"]
+    assert main([*argv, "--out", str(whole)]) == 0
+    size = (whole / "checkpoint.pt").stat().st_size
+    _disk_fills_after(monkeypatch, int(1.5 * size))  # room for the step-2 save, not step 4
+    assert main([*argv, "--out", str(full)]) == 2
+    err = capsys.readouterr().err
+    assert_one_sentence(err)
+    assert err.strip() == (f"error: The disk is full: {full / 'checkpoint.pt'} could not be "
+                           f"written at step 4, and it still holds step 2; free some space, "
+                           f"then run the same command with --resume.")
+    assert sorted(p.name for p in full.iterdir()) == ["checkpoint.pt"]   # no temporary file
+    monkeypatch.undo()
+    assert main([*argv, "--out", str(full), "--resume"]) == 0
+    a, b = (checkpoint.load(d / "checkpoint.pt") for d in (whole, full))
+    assert all(torch.equal(a["G"][k], b["G"][k]) for k in a["G"])
+    assert all(a["history"]["values"][k] == b["history"]["values"][k] for k in ("loss_d", "loss_g"))
 
 
 # --- loading that cannot be exploited -----------------------------------------------------
@@ -115,7 +147,7 @@ def test_a_crafted_checkpoint_is_refused_and_its_payload_never_runs(kind, tmp_pa
     assert str(e.value).startswith(f"{evil} was refused unopened")
     assert_one_sentence(str(e.value))
     with pytest.raises(GanError, match="refused unopened"):
-        Trainer.from_recipe("mlp", digits, progress=False).load(evil)
+        Trainer.from_recipe("mlp", digits).load(evil)
     assert main(["sample", str(evil), "--n", "2", "--out", str(tmp_path / "x.pt")]) == 2
     err = capsys.readouterr().err
     assert_one_sentence(err)
@@ -146,7 +178,7 @@ def _damaged(kind, good, tmp_path, digits):
     elif kind == "plain tensor":
         torch.save(torch.zeros(3), path)
     elif kind == "another model":
-        Trainer.from_recipe("dcgan", digits, progress=False).save(path)
+        Trainer.from_recipe("dcgan", digits).save(path)
     elif kind == "other shapes":   # says mlp, but its weights are another network's
         state = checkpoint.load(good)
         state["G"] = models.DeepMLPGenerator().state_dict()
@@ -164,9 +196,9 @@ PROBLEMS = {
     "empty": "is empty",
     "text": "is not a checkpoint",
     "image": "is not a checkpoint",
-    "plain tensor": "not a gan_helpers checkpoint",
+    "plain tensor": "not a checkpoint of this gan_helpers version",
     "another model": "holds a 'dcgan' run, not 'mlp'",
-    "other shapes": "does not fit this 'mlp' model",
+    "other shapes": "does not fit this 'mlp' run",
     "missing": "There is no checkpoint",
     "folder": "There is no checkpoint",
 }
@@ -177,7 +209,7 @@ def test_a_bad_checkpoint_gets_one_sentence_naming_the_file(kind, tmp_path, mlp_
                                                             digits):
     path = _damaged(kind, mlp_checkpoint, tmp_path, digits)
     with pytest.raises(GanError) as e:
-        Trainer.from_recipe("mlp", digits, progress=False).load(path)
+        Trainer.from_recipe("mlp", digits).load(path)
     message = str(e.value)
     assert str(path) in message and PROBLEMS[kind] in message
     assert_one_sentence(message)
@@ -192,22 +224,22 @@ class BlowsUpAt(losses.BCE):
         super().__init__()
         self.step, self.calls = step, 0
 
-    def d_loss(self, D, real, fake, labels=None):
+    def d_loss(self, D, real, fake, z=None, y=None):
         self.calls += 1
-        loss, stats = super().d_loss(D, real, fake, labels)
+        loss, stats = super().d_loss(D, real, fake, z, y)
         return (loss * float("nan") if self.calls == self.step else loss), stats
 
 
 def _toy(loss=None, **kw):
     torch.manual_seed(0)
     return Trainer(models.ToyGenerator(), models.ToyDiscriminator(),
-                   data.ring_of_gaussians(64), loss=loss, batch_size=16, progress=False, **kw)
+                   data.ring_of_gaussians(64), loss=loss, batch_size=16, **kw)
 
 
 def test_a_nan_loss_stops_training_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
     t, ckpt = _toy(BlowsUpAt(step=5)), tmp_path / "checkpoint.pt"
     with pytest.raises(Diverged) as e:
-        t.train(20, checkpoint_path=ckpt, checkpoint_every=3, keep_every=3)
+        t.train(20, checkpoint=ckpt, checkpoint_every=3, keep_every=3)
     assert str(e.value) == (
         f"Training diverged at step 5: loss_d became nan; try a lower learning rate, or a "
         f"gradient penalty (the wgan-gp loss); {ckpt} keeps step 3, the last good one.")

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from gan_helpers import data
-from gan_helpers.errors import GanError
-from gan_helpers.paths import data_root
+from gan_helpers.env import GanError
+from gan_helpers.env import data_root
 
 MNIST_RAW = data_root() / "MNIST" / "raw"
 FASHION_DEB = Path("/usr/share/datasets/fashion-mnist")
@@ -19,7 +19,7 @@ def mnist():
 
 
 def test_mnist_is_one_normalised_tensor(mnist):
-    assert mnist.x.shape[1:] == (1, 28, 28) and len(mnist.x) in (10_000, 60_000)
+    assert mnist.x.shape[1:] == (1, 28, 28) and len(mnist.x) in (8_000, 60_000)
     assert mnist.x.dtype == torch.float32
     assert mnist.x.min().item() == -1.0 and mnist.x.max().item() == 1.0
     # background pixels (0 in the IDX file) map to exactly -1, Tanh's lower bound
@@ -27,9 +27,18 @@ def test_mnist_is_one_normalised_tensor(mnist):
     assert mnist.y.shape == (len(mnist.x),) and set(mnist.y.tolist()) == set(range(10))
 
 
-def test_first_digits_match_the_idx_labels(mnist):
-    if len(mnist.x) == 10_000:  # the official test split starts 7, 2, 1, 0, 4
-        assert mnist.y[:5].tolist() == [7, 2, 1, 0, 4]
+def test_offline_the_test_split_is_cut_into_training_and_held_out_digits(mnist):
+    """Offline only the 10k test split exists: 8,000 train, 2,000 are held out for judging,
+    and no digit is in both."""
+    held = data.load("mnist", split="held-out")
+    if len(mnist) == 60_000:
+        assert len(held) == 10_000
+        return
+    assert len(held) == 2_000 and "held-out" in held.name and "train" in mnist.name
+    both = torch.cat([mnist.x, held.x]).flatten(1)
+    assert len(torch.unique(both, dim=0)) >= 9_990   # MNIST repeats a few images itself
+    ordered = data.torchvision_dataset("mnist")
+    assert sorted((mnist.y.tolist() + held.y.tolist())) == sorted(ordered.targets.tolist())
 
 
 def _copy_raw(src: Path, dst_root: Path, folder: str, pattern: str):
@@ -44,7 +53,7 @@ def test_gan_data_root_and_gz_files_are_used(tmp_path, monkeypatch):
     _copy_raw(MNIST_RAW, tmp_path, "MNIST", "t10k-*.gz")
     monkeypatch.setenv("GAN_DATA_ROOT", str(tmp_path))
     images = data.load("mnist")
-    assert len(images) == 10_000
+    assert len(images) == 8_000
     assert (tmp_path / "MNIST/raw/t10k-images-idx3-ubyte").is_file()  # unpacked once
 
 
@@ -106,6 +115,10 @@ def test_batches_pad_with_background(mnist):
     x, _ = b.next()
     assert x.shape == (8, 1, 32, 32)
     assert (x[..., :2, :] == -1).all() and (x[..., :, -2:] == -1).all()
+    # data in [0, 1], as post 004 had it, pads with its own background, 0
+    shifted = data.Images((mnist.x + 1) / 2, mnist.y, "[0, 1]", background=0.0)
+    x, y = data.Batches(shifted, 8, torch.Generator(), pad=2, labels=False).next()
+    assert (x[..., :2, :] == 0).all() and y is None
 
 
 def test_batch_larger_than_the_data_set(mnist):

@@ -79,8 +79,9 @@ def test_wasserstein_loss_applies_lambda_once():
     loss, stats = losses.WassersteinGP(lam=10.0).d_loss(critic, real, fake)
     w = critic(fake).mean() - critic(real).mean()
     assert loss.item() == pytest.approx(w.item() + 10.0 * 1.0, abs=1e-3)
-    assert stats["gp"].item() == pytest.approx(1.0, abs=1e-4)
-    assert losses.WassersteinGP().g_loss(torch.tensor([1.0, 3.0])).item() == -2.0
+    assert stats["penalty"].item() == pytest.approx(1.0, abs=1e-4)
+    scores_1_and_3 = lambda x: x.flatten(1)[:, 0]
+    assert losses.WassersteinGP().g_loss(scores_1_and_3, torch.tensor([[1.0], [3.0]])).item() == -2.0
 
 
 def test_instance_noise():
@@ -88,3 +89,51 @@ def test_instance_noise():
     assert losses.instance_noise(x, 0.0) is x
     torch.manual_seed(0)
     assert losses.instance_noise(x, 0.3).std().item() == pytest.approx(0.3, rel=0.02)
+
+
+def test_instance_noise_anneals_linearly_to_zero_over_its_horizon():
+    noise = losses.InstanceNoise(sigma=0.2, steps=100)
+    assert [noise.at(t) for t in (0, 25, 50, 100, 150)] == pytest.approx([0.2, 0.15, 0.1, 0, 0])
+
+
+def test_r1_is_zero_for_a_constant_critic_and_the_squared_weight_norm_for_a_linear_one():
+    real = torch.randn(5, 1, 28, 28)
+    constant = lambda x: x.flatten(1).sum(1) * 0 + 3.0
+    loss, stats = losses.BCE(r1=10.0).d_loss(constant, real, torch.randn(5, 1, 28, 28))
+    assert stats["penalty"].item() == 0
+    w = torch.randn(784)
+    linear = lambda x: x.flatten(1) @ w + 0.5           # grad_x D = w for every sample
+    loss, stats = losses.BCE(r1=10.0).d_loss(linear, real, torch.randn(5, 1, 28, 28))
+    assert stats["penalty"].item() == pytest.approx(w.square().sum().item(), rel=1e-5)
+    plain, _ = losses.BCE().d_loss(linear, real, torch.zeros(5, 1, 28, 28))
+    with_r1, _ = losses.BCE(r1=10.0).d_loss(linear, real, torch.zeros(5, 1, 28, 28))
+    assert (with_r1 - plain).item() == pytest.approx(5.0 * w.square().sum().item(), rel=1e-4)
+
+
+def test_r1_reaches_the_critic_weights():
+    """The penalty trains D: its gradient with respect to D's weights is not zero."""
+    D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1), torch.nn.Flatten(0))
+    loss, stats = losses.BCE(r1=1.0).d_loss(D, torch.randn(4, 1, 28, 28), torch.randn(4, 1, 28, 28))
+    (grad,) = torch.autograd.grad(stats["penalty"], D[1].weight)
+    assert torch.allclose(grad, 2 * D[1].weight, atol=1e-6)   # d/dw ||w||^2
+
+
+def test_hinge_loss_by_hand():
+    D = lambda x: x.flatten(1)[:, 0]     # the score is the input itself
+    loss, _ = losses.Hinge().d_loss(D, torch.tensor([[2.0], [0.5]]), torch.tensor([[-3.0], [0.0]]))
+    # relu(1 - 2) = 0, relu(1 - 0.5) = 0.5; relu(1 - 3) = 0, relu(1 + 0) = 1
+    assert loss.item() == pytest.approx(0.25 + 0.5)
+    assert losses.Hinge().g_loss(D, torch.tensor([[-3.0], [0.0]])).item() == pytest.approx(1.5)
+
+
+def test_infogan_code_loss_by_hand():
+    """Cross-entropy for the category read from z, half the squared error for the
+    continuous codes (a unit Gaussian), the latter weighted 0.1."""
+    z = torch.zeros(2, 14)
+    z[0, 3], z[1, 7] = 1.0, 1.0           # categories 3 and 7
+    z[:, 10:12] = torch.tensor([[0.5, -1.0], [2.0, 0.0]])
+    q = torch.zeros(2, 12)
+    q[:, 10:12] = torch.tensor([[0.0, -1.0], [1.0, 0.0]])
+    # uniform category logits: -log(1/10) each; squared errors 0.25 and 1.0
+    expected = math.log(10) + 0.1 * 0.5 * (0.25 + 1.0) / 2
+    assert losses.InfoGAN().info(q, z).item() == pytest.approx(expected, rel=1e-6)

@@ -7,23 +7,16 @@ import torch
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
+from conftest import assert_one_sentence
 from gan_helpers import data, metrics
-from gan_helpers.errors import GanError
+from gan_helpers.env import GanError
 
-N = metrics.N_SMOKE   # the size chapters use in smoke mode: every number below is at it
+N = metrics.default_n()  # 500 under the tests' smoke mode, as the chapters use it
 
 
 @pytest.fixture(scope="module")
 def mnist():
     return data.load("mnist")
-
-
-@pytest.fixture(scope="module")
-def split(mnist):
-    """2N reference digits for evaluate, and N other real digits to score, both drawn at
-    random: the test split's two halves come from different writers."""
-    order = torch.randperm(len(mnist), generator=torch.Generator().manual_seed(1))
-    return mnist.x[order[:2 * N]], mnist.x[order[2 * N:3 * N]]
 
 
 # --- the Fréchet distance against closed forms -----------------------------------------
@@ -71,26 +64,24 @@ def test_a_small_difference_of_large_traces_needs_float64():
     assert got == pytest.approx(expected, rel=0.05)
 
 
-def test_features_and_statistics_are_float64(mnist):
+def test_features_and_moments_are_float64(mnist):
     feats = metrics.features(mnist.x[:200])
     assert feats.dtype == torch.float64 and feats.shape == (200, 64)
-    mu, sigma = metrics.feature_statistics(feats.float())
+    mu, sigma = metrics.moments(feats.float())
     assert mu.dtype == sigma.dtype == torch.float64
     assert torch.allclose(sigma, torch.cov(feats.T))
-    assert metrics.frechet_distance(mu, sigma, mu, sigma) < 1e-6 * sigma.trace().item()
+    assert metrics.fid(feats, feats) < 1e-6 * sigma.trace().item()
 
 
 # --- the shipped judge -------------------------------------------------------------------
 
 def test_the_shipped_classifier_is_small_and_accurate():
-    info = metrics.weights_info()
+    net, held = metrics.load_classifier(), metrics.real_digits("held-out")
     assert metrics.WEIGHTS.stat().st_size < 400_000
-    assert info["command"].startswith("python -m gan_helpers.metrics train-classifier")
-    _, held_out, _ = metrics.classifier_data()
-    accuracy = metrics.accuracy(metrics.load_classifier(), held_out)
-    print(f"held-out accuracy {accuracy:.2%} on {held_out.name}; "
-          f"trained on {info['trained_on']}")
-    assert accuracy > 0.95 and info["held_out_accuracy"] > 0.95
+    assert net.info["command"].startswith("python tools/train_classifier.py")
+    accuracy = (metrics.classify(held.x) == held.y).double().mean().item()
+    print(f"held-out accuracy {accuracy:.2%} on {held.name}; trained on {net.info['trained_on']}")
+    assert accuracy > 0.95 and net.info["held_out_accuracy"] == pytest.approx(accuracy)
 
 
 @pytest.mark.parametrize("content", [None, b"", b"not a torch file", "other dict"])
@@ -100,65 +91,110 @@ def test_missing_or_damaged_weights_say_how_to_retrain(tmp_path, content):
         torch.save({"format": "something else"}, path)
     elif content is not None:
         path.write_bytes(content)
-    with pytest.raises(GanError, match="train-classifier"):
+    with pytest.raises(GanError, match="python tools/train_classifier.py") as e:
         metrics.load_classifier(path)
+    assert_one_sentence(str(e.value))
 
 
-# --- rankings and coverage ---------------------------------------------------------------
+# --- known answers: real against real, noise, one digit repeated, copies -----------------
 
-def test_noise_ranks_worse_than_blurred_digits_and_those_worse_than_real(split):
-    reference, real = split
-    noise = torch.rand(N, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    blurred = gaussian_blur(real, kernel_size=5, sigma=1.0)
-    scores = {name: metrics.evaluate(x, reference, n=N)
-              for name, x in (("noise", noise), ("blurred", blurred), ("real", real))}
-    for name, r in scores.items():
+@pytest.fixture(scope="module")
+def scores(mnist):
+    """evaluate() on the cases whose answers are known. "training digits" are digits the
+    "generator" was trained on: copies; "held-out digits" are new real digits."""
+    g = torch.Generator().manual_seed(1)
+    train = mnist.x[torch.randperm(len(mnist), generator=g)[:N]]
+    held = metrics.real_digits("held-out").x[:N]
+    cases = {"training digits": train, "held-out digits": held,
+             "blurred digits": gaussian_blur(train, kernel_size=5, sigma=1.0),
+             "noise": torch.rand(N, 1, 28, 28, generator=g) * 2 - 1,
+             "one digit repeated": Copier(mnist.x[mnist.y == 3][:1])}
+    out = {name: metrics.evaluate(x, n=N) for name, x in cases.items()}
+    for name, r in out.items():
         print(metrics.describe(r, name))
-    cfid = {name: r["cfid"] for name, r in scores.items()}
-    baseline = scores["real"]["cfid_real_baseline"]
-    assert cfid["noise"] > 1.5 * cfid["blurred"]
-    assert cfid["blurred"] > 10 * cfid["real"]
-    assert cfid["real"] < 2 * baseline     # real digits score like the baseline
-    assert all(r["n"] == N and r["cfid_real_baseline"] == baseline for r in scores.values())
+    return out
 
 
 class Copier(nn.Module):
-    """A "generator" that draws only copies of the given images: total mode collapse."""
+    """A "generator" that draws only copies of the given images: mode collapse itself."""
     z_dim = 8
 
     def __init__(self, images):
         super().__init__()
         self.images = images
+        self.dummy = nn.Parameter(torch.zeros(1))
 
     def forward(self, z):
         return self.images[torch.arange(len(z)) % len(self.images)]
 
 
-def test_a_generator_of_one_digit_covers_one_class(mnist, split):
-    reference, real = split
-    threes = Copier(mnist.x[mnist.y == 3][:100])
-    collapsed = metrics.evaluate(threes, reference, n=N)
-    print(metrics.describe(collapsed, "copies of real 3s"))
-    assert collapsed["classes_covered"] == 1 and collapsed["entropy"] < 0.2
-    assert max(collapsed["histogram"]) == collapsed["histogram"][3]
-    whole = metrics.evaluate(real, reference, n=N)
-    assert whole["classes_covered"] == 10 and whole["entropy"] > 0.95
+def test_cfid_ranks_noise_worse_than_blur_and_blur_worse_than_real(scores):
+    cfid = {name: r["cfid"] for name, r in scores.items()}
+    baseline = scores["noise"]["cfid_real"]
+    assert cfid["noise"] > 1.5 * cfid["blurred digits"] > 15 * cfid["held-out digits"]
+    assert cfid["held-out digits"] < 3 * baseline and cfid["training digits"] < 3 * baseline
+    assert all(r["n"] == N and r["cfid_real"] == baseline for r in scores.values())
+
+
+def test_kid_is_near_zero_for_real_digits_and_far_from_it_otherwise(scores):
+    real = max(abs(scores[k]["kid"]) for k in ("training digits", "held-out digits"))
+    assert real < 0.02 * scores["blurred digits"]["kid"]
+    assert scores["noise"]["kid"] > scores["blurred digits"]["kid"] > 0
+
+
+def test_kid_by_hand():
+    """Two points at 0 against two at 1, d = 1, kernel (ab + 1)^3: the off-diagonal means
+    are k(0,0) = 1 and k(1,1) = 8, the cross mean k(0,1) = 1, so MMD^2 = 1 + 8 - 2."""
+    assert metrics.kid(torch.zeros(2, 1), torch.ones(2, 1)) == pytest.approx(7.0)
+
+
+def test_precision_and_recall_tell_collapse_from_blur(scores):
+    real, one = scores["held-out digits"], scores["one digit repeated"]
+    assert real["precision"] > 0.7 and real["recall"] > 0.7
+    assert one["precision"] > 0.9 and one["recall"] < 0.05      # sharp, but one kind only
+    # noise maps to one tight cluster amid the real features: a few large real balls take
+    # some of it in, so precision alone is fooled; recall is not
+    noise = scores["noise"]
+    assert noise["recall"] < 0.01 and noise["precision"] < real["precision"] - 0.3
+
+
+def test_precision_and_recall_by_hand():
+    """Reals at 0, 1, 2, 3 on a line, k = 1: each ball's radius is 1. Fakes at 0.5 and 10:
+    one of two inside (precision 1/2). Each fake's nearest other fake is 9.5 away, so every
+    real lies within 9.5 of the fake at 0.5 (recall 1)."""
+    real = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
+    fake = torch.tensor([[0.5], [10.0]])
+    assert metrics.precision_recall(fake, real, k=1) == pytest.approx((0.5, 1.0))
+
+
+def test_one_digit_repeated_covers_one_class(scores):
+    one = scores["one digit repeated"]
+    assert one["classes"] == 1 and one["entropy"] == 0 and one["histogram"][3] == 1
+    real = scores["held-out digits"]
+    assert real["classes"] == 10 and real["entropy"] > 0.95
+
+
+def test_copies_of_training_digits_are_caught_by_their_nearest_neighbours(scores):
+    """A memoriser scores as well as real data on cFID; only the distance to the nearest
+    training digit gives it away: zero for copies, like any new digit's for real ones."""
+    copies, new = scores["training digits"], scores["held-out digits"]
+    assert copies["nn_train"] < 0.01 * copies["nn_real"] and copies["nn_real"] > 0.2
+    assert new["nn_train"] == pytest.approx(new["nn_real"], rel=1e-6)
 
 
 def test_coverage_by_hand():
-    uniform = torch.full((10,), 0.1, dtype=torch.float64)
-    assert metrics.coverage(uniform) == (10, pytest.approx(1.0))
-    two = torch.tensor([0.5, 0.5] + [0.0] * 8, dtype=torch.float64)
-    assert metrics.coverage(two) == (2, pytest.approx(math.log(2) / math.log(10)))
-    rare = torch.tensor([0.99, 0.01] + [0.0] * 8, dtype=torch.float64)   # 1% is not covered
-    assert metrics.coverage(rare)[0] == 1
+    uniform = metrics.coverage(torch.arange(100) % 10)
+    assert (uniform["classes"], uniform["entropy"]) == (10, pytest.approx(1.0))
+    two = metrics.coverage(torch.tensor([0, 1] * 50))
+    assert (two["classes"], two["entropy"]) == (2, pytest.approx(math.log(2) / math.log(10)))
+    rare = metrics.coverage(torch.tensor([0] * 99 + [1]))   # 1% is not covered
+    assert rare["classes"] == 1
 
 
-def test_too_few_images_are_refused_with_a_reason(split):
-    reference, real = split
-    with pytest.raises(GanError, match="2n"):
-        metrics.evaluate(real, reference[:N], n=N)
+def test_bad_samples_are_refused_with_a_reason(mnist):
     with pytest.raises(GanError, match="samples"):
-        metrics.evaluate(real[:10], reference, n=N)
+        metrics.evaluate(mnist.x[:10], n=N)
     with pytest.raises(GanError, match="28, 28"):
-        metrics.evaluate(torch.zeros(N, 2), reference, n=N)
+        metrics.evaluate(torch.zeros(N, 2), n=N)
+    with pytest.raises(GanError, match="held-out digits, fewer than"):
+        metrics.evaluate(mnist.x, n=len(metrics.real_digits("held-out")) + 1)

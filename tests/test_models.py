@@ -18,6 +18,9 @@ def test_recipe_pair_shapes(name):
     assert x.shape == (5, 1, S, S)
     assert x.min() >= -1 and x.max() <= 1            # Tanh range, same as the data
     logits = D(x, y) if cond else D(x)
+    if name == "infogan":                            # the logit, and Q's guess of the codes
+        logits, q = logits
+        assert q.shape == (5, G.n_cat + G.n_cont)
     assert logits.shape == (5,)
 
 
@@ -70,3 +73,64 @@ def test_toy_pair_shapes():
     G, D = models.ToyGenerator(), models.ToyDiscriminator()
     assert G(torch.randn(7, 2)).shape == (7, 2)
     assert D(torch.randn(7, 2)).shape == (7,)
+
+
+def test_the_mlp_bn_discriminator_has_no_batchnorm_after_its_input_layer():
+    """Post 000's blinding mistake stays in chapter 02; the recipe's D is the fixed one."""
+    D = recipes.get("mlp-bn").build()[1]
+    layers = list(D.net)
+    assert isinstance(layers[1], nn.Linear) and not isinstance(layers[2], nn.BatchNorm1d)
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in layers) == 1
+
+
+def test_the_projection_starts_on_the_scale_of_the_head():
+    """An N(0, 1) embedding over 4h*16 features made the projection term dwarf the head's
+    logit at the start; N(0, 0.02^2), the head's own law, keeps them comparable."""
+    torch.manual_seed(0)
+    D = models.ConditionalDiscriminator(hidden=32)
+    x, y = torch.randn(64, 1, 32, 32), torch.arange(64) % 10
+    with torch.no_grad():
+        f = D.features(x)
+        head, projection = D.head(f).flatten(), (f.flatten(1) * D.embed(y)).sum(1)
+    assert D.embed.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert 0.2 < projection.std() / head.std() < 5
+
+
+def test_the_infogan_category_is_the_argmax_of_the_first_ten_numbers_of_z():
+    torch.manual_seed(0)
+    G = models.InfoGenerator().eval()
+    z = torch.randn(1, G.z_dim)
+    k = int(z[0, :10].argmax())
+    louder = z.clone()
+    louder[0, :10] *= 3                                 # the same argmax: the same input
+    other = z.clone()
+    other[0, (k + 1) % 10] = z[0, :10].max() + 1        # another category
+    with torch.no_grad():
+        assert torch.equal(G(z), G(louder))
+        assert not torch.allclose(G(z), G(other))
+
+
+def test_batchnorm_undoes_any_rescaling_of_the_weights_before_it():
+    """Why spectral norm measures nothing Lipschitz on a D with BatchNorm: dividing a
+    bias-free conv's weights by a constant, as W / sigma(W) does, leaves D's training-mode
+    output unchanged but for BatchNorm's eps. Without BatchNorm it scales the output by 1/7."""
+    x = torch.randn(16, 1, 32, 32)
+    change = {}
+    for norm in (True, False):
+        torch.manual_seed(0)
+        D = models.DCGANDiscriminator(hidden=16, norm=norm)
+        before = D(x)
+        with torch.no_grad():
+            D.features[2].weight /= 7.0                 # the conv of the second block
+        change[norm] = ((D(x) - before).norm() / before.norm()).item()
+    assert change[True] < 0.1 and change[False] == pytest.approx(6 / 7, rel=1e-4)
+
+
+def test_generate_checks_labels_and_restores_training_mode():
+    G = models.ConditionalGenerator(hidden=16).train()
+    z = torch.randn(3, G.z_dim)
+    assert models.generate(G, z, [1, 2, 3]).shape == (3, 1, 28, 28) and G.training
+    with pytest.raises(models.GanError, match="needs labels"):
+        models.generate(G, z)
+    with pytest.raises(models.GanError, match="3 digits from 0 to 9"):
+        models.generate(G, z, [1, 2, 12])

@@ -1,11 +1,17 @@
-"""Notebooks are committed clean: no outputs, no execution counts, the python3 kernel,
-an Open-in-Colab badge and the setup cell that installs gan_helpers only on Colab."""
+"""Notebooks are committed clean, in reading order, and stamped from the course's one home:
+the Open-in-Colab badge, the install cell and the GPU metadata all come from
+pyproject.toml's [tool.gan-course], through tools/home.py."""
 import json
-from pathlib import Path
+import shutil
+import sys
+import types
+from argparse import Namespace
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+from tools import home
+
+NOTEBOOKS = sorted(home.NOTEBOOKS.glob("*.ipynb"))
 
 
 def test_chapters_are_numbered_in_reading_order():
@@ -21,10 +27,78 @@ def test_notebook_is_clean(path):
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(c.get("outputs") == [] and c.get("execution_count") is None for c in code)
-    first, second = nb["cells"][0], nb["cells"][1]
-    assert first["cell_type"] == "markdown"
-    assert "colab.research.google.com/github/" in "".join(first["source"])
-    assert f"notebooks/{path.name}" in "".join(first["source"])
-    setup = "".join(second["source"])
-    assert 'if "google.colab" in sys.modules' in setup and "pip install" in setup
-    assert any("gan_helpers" in "".join(c["source"]) for c in code)
+    assert any("gan_helpers" in "".join(c["source"]) for c in code[1:])
+
+
+def test_every_notebook_carries_the_home():
+    assert home.drift() == [], "run python tools/home.py"
+    h = home.home()
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text())
+        badge, install = ("".join(nb["cells"][i]["source"]) for i in (0, 1))
+        assert f"/blob/{h['ref']}/notebooks/{path.name}" in badge
+        assert f'"git+{h["repository"]}@{h["ref"]}"' in install
+        assert nb["metadata"]["accelerator"] == "GPU"
+
+
+@pytest.mark.parametrize("drift", ["badge", "install", "metadata"])
+def test_a_notebook_that_drifts_from_the_home_is_caught(drift, tmp_path, monkeypatch):
+    copy = tmp_path / NOTEBOOKS[1].name
+    nb = json.loads(NOTEBOOKS[1].read_text())
+    if drift == "badge":
+        nb["cells"][0]["source"] = [s.replace("/blob/", "/blob/main-") for s in nb["cells"][0]["source"]]
+    elif drift == "install":
+        nb["cells"][1]["source"] = ['%pip install -q "git+https://github.com/gan-course/gan-course"']
+    else:
+        del nb["metadata"]["accelerator"]
+    copy.write_text(json.dumps(nb))
+    monkeypatch.setattr(home, "NOTEBOOKS", tmp_path)
+    assert home.drift() == [copy.name]
+
+
+def test_moving_the_home_is_one_command(tmp_path, monkeypatch, capsys):
+    shutil.copy(home.PYPROJECT, tmp_path / "pyproject.toml")
+    (tmp_path / "notebooks").mkdir()
+    for path in NOTEBOOKS:
+        shutil.copy(path, tmp_path / "notebooks" / path.name)
+    monkeypatch.setattr(home, "PYPROJECT", tmp_path / "pyproject.toml")
+    monkeypatch.setattr(home, "NOTEBOOKS", tmp_path / "notebooks")
+    args = Namespace(check=False, repository="https://github.com/someone/gan-fork", ref="v9.9")
+    assert home.main(args) == 0
+    assert home.home() == {"repository": "https://github.com/someone/gan-fork", "ref": "v9.9"}
+    assert home.drift() == []
+    text = (tmp_path / "notebooks" / NOTEBOOKS[3].name).read_text()
+    assert "github/someone/gan-fork/blob/v9.9/notebooks/" in text
+    assert "git+https://github.com/someone/gan-fork@v9.9" in text
+    assert "gan-course/gan-course" not in text
+
+
+def _install_cell():
+    return "".join(json.loads(NOTEBOOKS[0].read_text())["cells"][1]["source"])
+
+
+def test_the_install_cell_does_nothing_off_colab(monkeypatch):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    calls = []
+    monkeypatch.setattr("subprocess.run", lambda *a, **k: calls.append(a))
+    exec(_install_cell(), {})
+    assert calls == []
+
+
+def test_a_failed_install_is_one_sentence_without_pip_output(monkeypatch, tmp_path):
+    """On Colab, with no network or a bad source, the learner sees one line: what failed and
+    what to try. IPython shows `_render_traceback_` in place of a traceback."""
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setenv("GAN_COURSE_SOURCE", str(tmp_path / "no-such-checkout"))
+    import importlib.util
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gan_helpers" else real_find_spec(name, *a))
+    with pytest.raises(Exception) as e:
+        exec(_install_cell(), {})
+    assert type(e.value).__name__ == "InstallFailed"
+    (line,) = e.value._render_traceback_()
+    assert line.startswith(f"InstallFailed: pip could not install gan_helpers from "
+                           f"{tmp_path / 'no-such-checkout'} (")
+    assert line.endswith("check that this runtime is online and run the cell again.")
+    assert "\n" not in line

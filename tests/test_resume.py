@@ -14,9 +14,10 @@ import time
 import pytest
 import torch
 
-from gan_helpers import checkpoint, data, losses, models
+from gan_helpers import GanError, checkpoint, data, losses, models
 from gan_helpers.__main__ import main
-from gan_helpers.train import Trainer
+from gan_helpers.losses import InstanceNoise
+from gan_helpers.train import Interrupted, Trainer
 
 STEPS, EVERY, KEEP = 80, 10, 40
 TRAIN = ["train", "mlp", "--steps", str(STEPS), "--batch-size", "32", "--seed", "3",
@@ -47,17 +48,18 @@ def _signal_after_first_checkpoint(*runs):
         time.sleep(0.01)
 
 
+SIGNALS = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """One uninterrupted run, one stopped by SIGINT and one by SIGKILL, both resumed; the
-    processes of each phase run side by side to keep the test short."""
+    """One uninterrupted run, and one stopped by each of SIGINT, SIGTERM and SIGKILL, all
+    resumed; the processes of each phase run side by side to keep the test short."""
     root = tmp_path_factory.mktemp("runs")
-    out = {name: root / name for name in ("whole", "sigint", "sigkill")}
+    out = {name: root / name for name in ("whole", *SIGNALS)}
     whole = _cli(*TRAIN, "--out", str(out["whole"]), "--keep-every", str(KEEP))
-    stopped = {"sigint": _cli(*TRAIN, "--out", str(out["sigint"])),
-               "sigkill": _cli(*TRAIN, "--out", str(out["sigkill"]))}
-    _signal_after_first_checkpoint((stopped["sigint"], out["sigint"], signal.SIGINT),
-                                   (stopped["sigkill"], out["sigkill"], signal.SIGKILL))
+    stopped = {name: _cli(*TRAIN, "--out", str(out[name])) for name in SIGNALS}
+    _signal_after_first_checkpoint(*((stopped[n], out[n], sig) for n, sig in SIGNALS.items()))
     interrupted = {name: (p.communicate(timeout=120), p) for name, p in stopped.items()}
     saved = {name: checkpoint.load(out[name] / "checkpoint.pt")["step"] for name in stopped}
     _, err = whole.communicate(timeout=300)
@@ -95,19 +97,32 @@ def _final(out):
     return checkpoint.load(out / "checkpoint.pt")
 
 
-def test_sigint_saves_between_steps_and_resume_is_exact(runs):
-    (_, err), proc = runs["interrupted"]["sigint"]
-    step = runs["saved"]["sigint"]
-    assert proc.returncode == 130, err
+@pytest.mark.parametrize("name, code", [("sigint", 130), ("sigterm", 143)])
+def test_a_signal_saves_between_steps_and_resume_is_exact(runs, name, code):
+    """Ctrl-C, and SIGTERM, which Colab, Kaggle and clusters send before they take a
+    machine back: the step in flight ends, the run is saved, the resume command is named."""
+    (_, err), proc = runs["interrupted"][name]
+    step = runs["saved"][name]
+    assert proc.returncode == code, err
     assert 0 < step < STEPS, "the run finished before the signal; raise STEPS"
     assert err.strip().splitlines()[-1] == (
-        f"interrupted at step {step}: {runs['out']['sigint'] / 'checkpoint.pt'} holds step "
-        f"{step}; run the same command with --resume to go on.")
-    (stdout, stderr), rc = runs["resumed"]["sigint"]
+        f"interrupted by {name.upper()} at step {step}: {runs['out'][name] / 'checkpoint.pt'} "
+        f"holds step {step}; run the same command with --resume to go on.")
+    (stdout, stderr), rc = runs["resumed"][name]
     assert rc == 0, stderr
     assert f"step {step} of {STEPS}" in stdout
     assert stdout.strip().splitlines()[-1].startswith(f"done: {STEPS} steps")
-    assert_same_run(_final(runs["out"]["whole"]), _final(runs["out"]["sigint"]))
+    assert_same_run(_final(runs["out"]["whole"]), _final(runs["out"][name]))
+
+
+def test_resuming_a_finished_run_exits_0_with_nothing_to_do(runs, capsys):
+    """"Run it again until it finishes" loops need this; nothing in the folder changes."""
+    out = runs["out"]["whole"]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main([*TRAIN, "--out", str(out), "--resume"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"{out / 'checkpoint.pt'} already holds all {STEPS} steps: nothing left to do.")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_sigkill_loses_only_the_steps_since_the_last_checkpoint(runs):
@@ -133,7 +148,7 @@ def test_only_the_latest_checkpoint_and_the_kept_copies_remain(runs):
     assert sorted(p.name for p in whole.iterdir()) == [
         "checkpoint-40.pt", "checkpoint-80.pt", "checkpoint.pt", "samples.png"]
     assert checkpoint.load(whole / "checkpoint-40.pt")["step"] == 40
-    for name in ("sigint", "sigkill"):  # a resumed run cleans up what a kill left behind
+    for name in SIGNALS:  # a resumed run cleans up what a kill left behind
         assert sorted(p.name for p in runs["out"][name].iterdir()) == [
             "checkpoint.pt", "samples.png"]
 
@@ -152,11 +167,11 @@ def test_the_same_seed_gives_the_same_samples(runs, capsys):
 # --- the Python API: Trainer.save / Trainer.load --------------------------------------------
 
 def _toy_trainer(points, **changes):
-    """A WGAN-GP toy run with every source of randomness the loop has: the data order,
-    the noise, the penalty's mixing weights, and annealed instance noise."""
+    """A WGAN-GP toy run with every source of randomness and state the loop has: the data
+    order, the noise, the penalty's mixing weights, annealed instance noise, and EMA."""
     torch.manual_seed(0)
-    settings = dict(loss=losses.WassersteinGP(), batch_size=16, n_critic=2,
-                    noise_sigma=0.1, lr_g=1e-3, lr_d=1e-3, seed=1, progress=False)
+    settings = dict(loss=losses.WassersteinGP(), batch_size=16, n_critic=2, ema=0.9,
+                    noise=InstanceNoise(0.1, 12), lr_g=1e-3, lr_d=1e-3, seed=1)
     return Trainer(models.ToyGenerator(), models.ToyDiscriminator(), points,
                    **{**settings, **changes})
 
@@ -165,9 +180,7 @@ def test_api_resume_is_exact_across_passes_over_the_data(tmp_path, one_thread):
     points = data.ring_of_gaussians(48, seed=0)   # 3 batches a pass: 12 steps, 8 passes
     whole = _toy_trainer(points)
     whole.train(12)
-    stopped = _toy_trainer(points)
-    stopped.train(12, snapshot_every=1, checkpoint_path=tmp_path / "c.pt",
-                  on_snapshot=lambda at, images: setattr(stopped, "stop_requested", at == 5))
+    _toy_trainer(points).train(5, checkpoint=tmp_path / "c.pt")
     assert checkpoint.load(tmp_path / "c.pt")["step"] == 5
     resumed = _toy_trainer(points)
     assert resumed.load(tmp_path / "c.pt") == {}
@@ -175,9 +188,46 @@ def test_api_resume_is_exact_across_passes_over_the_data(tmp_path, one_thread):
     assert_same_run(whole.state_dict(), resumed.state_dict())
 
 
+def test_instance_noise_anneals_over_its_own_horizon_however_training_is_chunked(one_thread):
+    """Chunks of training used to restart the schedule: 4 calls of 3 steps ran it 4 times."""
+    points = data.ring_of_gaussians(48, seed=0)
+    whole = _toy_trainer(points)
+    whole.train(12)
+    chunked = _toy_trainer(points)  # after: a Trainer seeds the global generator it draws from
+    for _ in range(4):
+        chunked.train(3)
+    assert_same_run(whole.state_dict(), chunked.state_dict())
+
+
+def test_a_notebook_cell_run_again_resumes_its_checkpoint(tmp_path, one_thread, capsys):
+    """After a lost runtime the same cell, with a fresh Trainer, goes on from the saved run
+    and ends with the uninterrupted run's state; run once more it has nothing left to do."""
+    points, path = data.ring_of_gaussians(48, seed=0), tmp_path / "toy.pt"
+    whole = _toy_trainer(points)
+    whole.train(until=12)
+    _toy_trainer(points).train(until=5, checkpoint=path)  # the runtime is lost after step 5
+    again = _toy_trainer(points)                           # the same cell, run again
+    again.train(until=12, checkpoint=path)
+    assert capsys.readouterr().out.strip().endswith(
+        f"Resumed {path} at step 5 of 12: going on from there (delete the file to start over).")
+    assert_same_run(whole.state_dict(), again.state_dict())
+    done = _toy_trainer(points)
+    done.train(until=12, checkpoint=path)
+    assert "nothing left to train" in capsys.readouterr().out and done.step == 12
+
+
+def test_a_cell_with_other_settings_refuses_the_old_checkpoint(tmp_path, one_thread):
+    points, path = data.ring_of_gaussians(48, seed=0), tmp_path / "toy.pt"
+    _toy_trainer(points).train(2, checkpoint=path)
+    before = path.read_bytes()
+    with pytest.raises(GanError, match="holds a run with lr_g 0.001, not 0.0001; delete it"):
+        _toy_trainer(points, lr_g=1e-4).train(until=4, checkpoint=path)
+    assert path.read_bytes() == before
+
+
 def test_api_resume_applies_new_settings_and_reports_them(tmp_path, one_thread):
     points = data.ring_of_gaussians(48, seed=0)
-    _toy_trainer(points).train(2, checkpoint_path=tmp_path / "c.pt")
+    _toy_trainer(points).train(2, checkpoint=tmp_path / "c.pt")
     slower = _toy_trainer(points, batch_size=8, lr_g=1e-4)
     assert slower.load(tmp_path / "c.pt") == {"batch_size": (16, 8), "lr_g": (1e-3, 1e-4)}
     assert slower.opt_g.param_groups[0]["lr"] == 1e-4  # not the saved 1e-3
@@ -196,9 +246,9 @@ def test_ctrl_c_in_a_notebook_stops_between_steps_and_saves(tmp_path, one_thread
         if step == 3:
             os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt, match="stopped between two steps at step 3"):
+    with pytest.raises(Interrupted, match="stopped by SIGINT between two steps at step 3"):
         t.train(10, snapshot_every=1, on_snapshot=press_interrupt,
-                checkpoint_path=tmp_path / "c.pt")
+                checkpoint=tmp_path / "c.pt")
     assert t.step == 3 and checkpoint.load(tmp_path / "c.pt")["step"] == 3
     t.train(2)
     assert t.step == 5
@@ -208,7 +258,7 @@ def test_a_gpu_run_can_go_on_on_a_cpu(tmp_path, one_thread):
     """Not bit for bit, since a CUDA generator's state means nothing to a CPU one: the data
     order's stream restarts, and load() says so. (The checkpoint is a CPU one, relabelled.)"""
     points = data.ring_of_gaussians(48, seed=0)
-    _toy_trainer(points).train(2, checkpoint_path=tmp_path / "c.pt")
+    _toy_trainer(points).train(2, checkpoint=tmp_path / "c.pt")
     state = checkpoint.load(tmp_path / "c.pt")
     state["device"], state["rng"]["order"] = "cuda", torch.zeros(16, dtype=torch.uint8)
     checkpoint.save(state, tmp_path / "gpu.pt")

@@ -1,11 +1,12 @@
-"""The discriminator tricks of chapter 08: spectral normalisation and dropout do what they
-claim, and leave D a discriminator (same shapes, logits of shape (B,))."""
+"""The tricks of chapter 09: spectral normalisation and dropout do what they claim and leave
+D a discriminator, and each named trick changes only what it names."""
 import pytest
 import torch
 from torch import nn
 
-from gan_helpers import compare, models
-from gan_helpers.losses import BCE
+from gan_helpers import losses, models, recipes
+from gan_helpers.data import Images
+from gan_helpers.train import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -91,41 +92,28 @@ def test_dropout_keeps_the_weights_and_their_names():
 
 
 def test_each_trick_changes_only_what_it_names():
-    plain = compare.trick_trainer(compare.TRICKS["plain"], _tiny_images(), seed=0)
-    for name, trick in compare.TRICKS.items():
-        t = compare.trick_trainer(trick, _tiny_images(), seed=0)
+    images = Images(torch.rand(256, 1, 28, 28) * 2 - 1, torch.arange(256) % 10, "tiny")
+    build = lambda t: Trainer.from_recipe("dcgan", images, seed=0, change_d=t.change_d,
+                                          **t.settings(100))
+    plain = build(recipes.TRICKS["plain"])
+    expected = {"label smoothing": {"loss"}, "instance noise": {"noise"}, "TTUR": {"lr_d"},
+                "EMA": {"ema"}, "R1": {"loss"}, "hinge + SN": {"loss", "D"},
+                "spectral norm": {"D"}, "dropout in D": {"D"}, "plain": set()}
+    assert set(expected) == set(recipes.TRICKS)
+    for name, trick in recipes.TRICKS.items():
+        t = build(trick)
         assert torch.equal(t.fixed_z, plain.fixed_z)
-        changed = {k for k, v in t.hparams.items() if plain.hparams[k] != v}
-        assert changed == set(trick.trainer), name
-        assert isinstance(t.loss, BCE)
-        assert (t.loss.smoothing > 0) == (name == "label smoothing")
+        changed = {k for k, v in t.settings.items() if plain.settings[k] != v}
+        changed |= {"loss"} if t.loss != plain.loss else set()
+        layers = lambda d: [(type(m).__name__, tuple(p.shape)) for m in d.modules()
+                            for p in m.parameters(recurse=False)]
+        changed |= {"D"} if (layers(t.D) != layers(plain.D) or len(list(t.D.modules())) !=
+                             len(list(plain.D.modules()))) else set()
+        assert changed == expected[name], name
         has = lambda kind: any(isinstance(m, kind) for m in t.D.modules())
         assert has(nn.Dropout) == (name == "dropout in D")
+        assert has(nn.BatchNorm2d) == (name not in ("spectral norm", "hinge + SN")), name
         sn = any("parametrizations" in k for k in t.D.state_dict())
-        assert sn == (name == "spectral norm in D")
-
-
-def test_verdict_needs_the_seed_ranges_to_separate():
-    plain = {"cfid_min": 10.0, "cfid_max": 20.0}
-    assert compare.verdict({"cfid_min": 5.0, "cfid_max": 9.0}, plain) == "helped"
-    assert compare.verdict({"cfid_min": 21.0, "cfid_max": 30.0}, plain) == "hurt"
-    assert compare.verdict({"cfid_min": 5.0, "cfid_max": 15.0}, plain) == "no clear effect"
-
-
-def test_summary_gives_the_spread_over_seeds_and_keeps_diverged_runs():
-    rows = [{"trick": "plain", "cfid": c, "classes_covered": k}
-            for c, k in ((10.0, 9), (12.0, 10), (14.0, 8))]
-    rows.append({"trick": "TTUR", "cfid": float("inf"), "classes_covered": 0})
-    rows.append({"trick": "TTUR", "cfid": 11.0, "classes_covered": 9})
-    s = compare.summarise(rows)
-    assert s["plain"]["cfid_mean"] == pytest.approx(12.0)
-    assert s["plain"]["cfid_std"] == pytest.approx(2.0)
-    assert (s["plain"]["cfid_min"], s["plain"]["cfid_max"]) == (10.0, 14.0)
-    assert (s["plain"]["classes_min"], s["plain"]["classes_max"]) == (8, 10)
-    assert s["TTUR"]["cfid_mean"] == float("inf") and s["TTUR"]["classes_min"] == 0
-    assert compare.verdict(s["TTUR"], s["plain"]) == "no clear effect"
-
-
-def _tiny_images():
-    from gan_helpers.data import Images
-    return Images(torch.rand(256, 1, 28, 28) * 2 - 1, torch.arange(256) % 10, "tiny")
+        assert sn == (name in ("spectral norm", "hinge + SN")), name
+    assert recipes.TRICKS["instance noise"].settings(700)["noise"].steps == 700
+    assert isinstance(build(recipes.TRICKS["hinge + SN"]).loss, losses.Hinge)
