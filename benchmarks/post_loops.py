@@ -10,8 +10,7 @@ The loops change only what they need to run here, each change named where it is 
 output, post 004 drops its last short batch, and post 002 gets a 2-pixel pad and a plain
 BCE D step.
 """
-import contextlib
-import io
+
 from typing import Iterator
 
 import torch
@@ -21,11 +20,11 @@ from torchvision import transforms
 
 from gan_helpers import data
 
+
 def post_loader(batch_size, *per_image, drop_last=False) -> Iterator:
     """The posts' data path: torchvision MNIST, per-image transforms, a shuffling DataLoader
     in the main process (none of the posts sets num_workers), one pass per epoch."""
-    with contextlib.redirect_stdout(io.StringIO()):  # the offline-split note, said once
-        dataset = data.torchvision_dataset("mnist", transform=transforms.Compose(per_image))
+    dataset = data.torchvision_dataset("mnist", transform=transforms.Compose(per_image))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=drop_last)
     while True:
         yield from loader
@@ -51,8 +50,9 @@ def loop_000(G, D, device, batch_size):
 
 def _mlp_loop(G, D, device, batch_size, mean, detach):
     """The loop body posts 000 and 001 share, line for line but for the two arguments."""
-    dataloader = post_loader(batch_size, transforms.ToTensor(),
-                             transforms.Normalize((mean,), (0.5,)))
+    dataloader = post_loader(
+        batch_size, transforms.ToTensor(), transforms.Normalize((mean,), (0.5,))
+    )
     D, criterion = with_sigmoid(D), nn.BCELoss()
     d_optimizer = torch.optim.Adam(D.parameters(), lr=0.0003)
     g_optimizer = torch.optim.Adam(G.parameters(), lr=0.0003)
@@ -86,8 +86,9 @@ def loop_003(G, D, device, batch_size):
     """Post 003 (the MLP pair): Normalize(0.5, 0.5); Adam 2e-4. One backward per D loss
     term; the G step reuses the D step's fake batch, like gan_helpers. The post's labels
     are (B,) against a (B, 1) output, which BCELoss rejects; here D's output is (B,)."""
-    trainloader = post_loader(batch_size, transforms.ToTensor(),
-                              transforms.Normalize((0.5,), (0.5,)))
+    trainloader = post_loader(
+        batch_size, transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))
+    )
     netD, netG, criterion = with_sigmoid(D), G, nn.BCELoss()
     optimizerD = torch.optim.Adam(netD.parameters(), lr=0.0002)
     optimizerG = torch.optim.Adam(netG.parameters(), lr=0.0002)
@@ -95,20 +96,20 @@ def loop_003(G, D, device, batch_size):
         netD.zero_grad()
         real_images = real_images.to(device)
         batch_size = real_images.size(0)
-        labels = torch.full((batch_size,), 1., device=device)
+        labels = torch.full((batch_size,), 1.0, device=device)
         output = netD(real_images)
         lossD_real = criterion(output, labels)
         lossD_real.backward()
         noise = torch.randn(batch_size, netG.z_dim, device=device)
         fake_images = netG(noise)
-        labels.fill_(0.)
+        labels.fill_(0.0)
         output = netD(fake_images.detach())
         lossD_fake = criterion(output, labels)
         lossD_fake.backward()
         optimizerD.step()
 
         netG.zero_grad()
-        labels.fill_(1.)
+        labels.fill_(1.0)
         output = netD(fake_images)
         lossG = criterion(output, labels)
         lossG.backward()
@@ -126,15 +127,16 @@ def loop_004(G, D, device, batch_size):
     `kaiming_normal` is `kaiming_normal_`, the same draw without the warning.
     """
     Batch = batch_size
-    DataLoader_ = post_loader(Batch, transforms.Resize((32, 32)), transforms.ToTensor(),
-                              drop_last=True)
+    DataLoader_ = post_loader(
+        Batch, transforms.Resize((32, 32)), transforms.ToTensor(), drop_last=True
+    )
     Generater, Discriminater = G, with_sigmoid(D)
     Loss_Function = nn.BCELoss().to(device)
-    real_label = torch.ones(Batch).to(device)   # the post: (Batch, 1), for a (B, 1) output
+    real_label = torch.ones(Batch).to(device)  # the post: (Batch, 1), for a (B, 1) output
     fake_label = torch.zeros(Batch).to(device)
     G_optimizer = torch.optim.Adam(Generater.parameters(), lr=0.0002, betas=(0.5, 0.999))
     D_optimizer = torch.optim.Adam(Discriminater.parameters(), lr=0.0002, betas=(0.5, 0.999))
-    for img, img_label in DataLoader_:
+    for img, _img_label in DataLoader_:
         D_optimizer.zero_grad()
         img = img.to(device)
         RD_logit = Discriminater(img)
@@ -167,8 +169,9 @@ def loop_002(G, D, device, batch_size):
     never defines. Its gradient penalty would add a double backward, so the post's loop
     with it would be slower than this one: the ratio below is on the low side.
     """
-    dataloader = post_loader(batch_size, transforms.Pad(2), transforms.ToTensor(),
-                             transforms.Normalize((0.5,), (0.5,)))
+    dataloader = post_loader(
+        batch_size, transforms.Pad(2), transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))
+    )
     gen, disc, z_dim = G, with_sigmoid(D), G.z_dim
     criterion = nn.BCELoss().to(device)
     optimizer_gen = torch.optim.Adam(gen.parameters(), lr=0.0002, betas=(0.5, 0.999))
@@ -180,8 +183,9 @@ def loop_002(G, D, device, batch_size):
         fake_images = gen(torch.randn(real_inputs.shape[0], z_dim, 1, 1).to(device)).detach()
         real_validity = disc(real_inputs)
         fake_validity = disc(fake_images)
-        disc_loss = (criterion(real_validity, torch.ones_like(real_validity))
-                     + criterion(fake_validity, torch.zeros_like(fake_validity)))
+        disc_loss = criterion(real_validity, torch.ones_like(real_validity)) + criterion(
+            fake_validity, torch.zeros_like(fake_validity)
+        )
         optimizer_disc.zero_grad()
         disc_loss.backward()
         optimizer_disc.step()

@@ -25,19 +25,19 @@ Both loops get the same warm-up steps, then timed blocks of each alternate
 median of each. `--clock cpu` counts this process's CPU seconds instead of wall seconds:
 with `--threads 1` it hardly moves when other jobs share the cores.
 
-`--bf16`, `--channels-last` and `--compile` turn on the Trainer's speed options in our
-loop only (the post loops stay as the posts wrote them), and `--ours-batch B` gives our
-loop another batch size than the post's; the table then shows both batch sizes, since a
-bigger batch buys img/s but not necessarily digits sooner (time_to_quality.py judges that).
+`--bf16`, `--channels-last`, `--compile` and `--cudnn-benchmark` turn on the Trainer's
+speed options in our loop only (the post loops stay as the posts wrote them), and
+`--ours-batch B` gives our loop another batch size than the post's; the table then shows
+both batch sizes, since a bigger batch buys img/s but not necessarily digits sooner
+(time_to_quality.py judges that).
 
     python benchmarks/throughput.py [--device auto|cpu|cuda] [--seconds S | --steps N]
         [--warmup N] [--repeats R] [--threads T] [--clock wall|cpu]
-        [--bf16] [--channels-last] [--compile] [--ours-batch B]
-        [--models mlp mlp-bn ...] [--markdown]
+        [--bf16] [--channels-last] [--compile] [--cudnn-benchmark] [--ours-batch B]
+        [--models mlp mlp-bn ...] [--markdown] [--save NAME]
 """
+
 import argparse
-import contextlib
-import io
 import os
 import statistics
 import sys
@@ -46,45 +46,59 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from common import (
+    add_speed_arguments,
+    format_table,
+    hardware,
+    load_average,
+    save,
+    speed_options,
+    synchronize,
+)
+from post_loops import loop_000, loop_001, loop_002, loop_003, loop_004
 
 from gan_helpers import data, recipes
-from gan_helpers.compare import data_note, format_table, hardware, load_average
-from gan_helpers.device import resolve_device
-from gan_helpers.errors import GanError
+from gan_helpers.env import GanError, resolve_device
 from gan_helpers.train import Trainer
-from post_loops import loop_000, loop_001, loop_002, loop_003, loop_004
 
 SEED = 0
 
 
 # --- what is measured ---------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Case:
-    model: str                  # the gan_helpers recipe
-    post: str                   # the source post whose loop is rebuilt
-    batch_size: int             # the post's batch size, used by both loops
-    post_loop: Callable         # (G, D, device, batch_size) -> iterator of images per step
-    target: float               # the ratio issue 7 asks for on the 2-core CPU
+    model: str  # the gan_helpers recipe
+    post: str  # the source post whose loop is rebuilt
+    batch_size: int  # the post's batch size, used by both loops
+    post_loop: Callable  # (G, D, device, batch_size) -> iterator of images per step
+    target: float  # the ratio issue 7 asks for on the 2-core CPU
 
 
-CASES = {c.model: c for c in [
-    Case("mlp", "001", 128, loop_001, 5.0),
-    Case("mlp-bn", "000", 128, loop_000, 5.0),
-    Case("mlp-deep", "003", 64, loop_003, 5.0),
-    Case("lenet-deconv", "004", 32, loop_004, 1.5),
-    Case("dcgan", "002", 128, loop_002, 1.5),
-]}
+CASES = {
+    c.model: c
+    for c in [
+        Case("mlp", "001", 128, loop_001, 5.0),
+        Case("mlp-bn", "000", 128, loop_000, 5.0),
+        Case("mlp-deep", "003", 64, loop_003, 5.0),
+        Case("lenet-deconv", "004", 32, loop_004, 1.5),
+        Case("dcgan", "002", 128, loop_002, 1.5),
+    ]
+}
 
 
 def ours_runner(case: Case, images, device, batch_size, speed) -> Callable[[int], int]:
     """run(steps) -> images seen, through gan_helpers' Trainer with the `speed` options."""
-    trainer = Trainer.from_recipe(case.model, images, seed=SEED, batch_size=batch_size,
-                                  device=device, progress=False, **speed)
+    trainer = Trainer.from_recipe(
+        case.model, images, seed=SEED, batch_size=batch_size, device=device, speed=speed
+    )
+    trainer.progress = False
 
     def run(steps):
         trainer.train(steps)
         return steps * batch_size
+
     return run
 
 
@@ -96,14 +110,11 @@ def post_runner(case: Case, device) -> Callable[[int], int]:
     return lambda n: sum(next(steps) for _ in range(n))
 
 
-def synchronize(device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-CLOCKS = {"wall": time.perf_counter,   # the seconds a learner waits
-          "cpu": time.process_time}    # this process's CPU seconds: with --threads 1, barely
-                                       # moved by other processes sharing the cores
+CLOCKS = {
+    "wall": time.perf_counter,  # the seconds a learner waits
+    "cpu": time.process_time,
+}  # this process's CPU seconds: with --threads 1, barely
+# moved by other processes sharing the cores
 
 
 @dataclass(frozen=True)
@@ -123,8 +134,8 @@ class Stopwatch:
 @dataclass
 class Result:
     case: Case
-    ours_batch: int             # our loop's batch size: the post's unless --ours-batch
-    ours: float                 # median images per second over the repeats
+    ours_batch: int  # our loop's batch size: the post's unless --ours-batch
+    ours: float  # median images per second over the repeats
     post: float
 
     @property
@@ -135,8 +146,10 @@ class Result:
 def measure(case: Case, images, watch: Stopwatch, args) -> Result:
     """Equal warm-up for both loops, then `repeats` timed blocks of each, alternating."""
     ours_batch = args.ours_batch or case.batch_size
-    runs = {"ours": ours_runner(case, images, watch.device, ours_batch, speed_options(args)),
-            "post": post_runner(case, watch.device)}
+    runs = {
+        "ours": ours_runner(case, images, watch.device, ours_batch, speed_options(args)),
+        "post": post_runner(case, watch.device),
+    }
     steps = {}
     for name, run in runs.items():
         run(args.warmup)  # first calls: allocations, the DataLoader's first iterator
@@ -150,25 +163,13 @@ def measure(case: Case, images, watch: Stopwatch, args) -> Result:
         for name, run in runs.items():
             n_images, seconds = watch.time(run, steps[name])
             rates[name].append(n_images / seconds)
-    return Result(case, ours_batch, statistics.median(rates["ours"]),
-                  statistics.median(rates["post"]))
-
-
-def add_speed_arguments(p: argparse.ArgumentParser) -> None:
-    """--bf16, --channels-last and --compile: the Trainer's speed options for our loop."""
-    p.add_argument("--bf16", action="store_true", help="our loop under bfloat16 autocast")
-    p.add_argument("--channels-last", action="store_true",
-                   help="our loop's models in channels_last memory format")
-    p.add_argument("--compile", action="store_true",
-                   help="torch.compile our loop's step")
-
-
-def speed_options(args) -> dict:
-    """The Trainer's speed options asked for on the command line."""
-    return {"bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile}
+    return Result(
+        case, ours_batch, statistics.median(rates["ours"]), statistics.median(rates["post"])
+    )
 
 
 # --- the report ---------------------------------------------------------------------------
+
 
 def describe_load(before: tuple, after: tuple, load_robust: bool) -> list[str]:
     """The load during the run, and a warning where other jobs may have skewed it."""
@@ -177,26 +178,50 @@ def describe_load(before: tuple, after: tuple, load_robust: bool) -> list[str]:
     before_, after_ = (" ".join(f"{x:.2f}" for x in load) for load in (before, after))
     lines = [f"load average (1, 5, 15 min): {before_} before, {after_} after"]
     if max(before[0], after[0]) > (os.cpu_count() or 1) and not load_robust:
-        lines.append("warning: more runnable jobs than cores. Threads that wait on each other "
-                     "then stall, so multi-threaded steps slow down far more than the "
-                     "single-threaded DataLoader: rerun on an idle machine, or compare with "
-                     "--threads 1 --clock cpu.")
+        lines.append(
+            "warning: more runnable jobs than cores. Threads that wait on each other "
+            "then stall, so multi-threaded steps slow down far more than the "
+            "single-threaded DataLoader: rerun on an idle machine, or compare with "
+            "--threads 1 --clock cpu."
+        )
     return lines
 
 
 def table_rows(results, device, unit) -> tuple[list[str], list[list[str]]]:
     """Targets are issue 7's, for the CPU; a CPU run marks the GPU figures not measured."""
     on_cpu = device.type == "cpu"
-    header = ["model", "post", "batch ours/post", f"{unit} ours", f"{unit} post loop", "ratio",
-              "target", "met?"] + (["GPU"] if on_cpu else [])
+    header = [
+        "model",
+        "post",
+        "batch ours/post",
+        f"{unit} ours",
+        f"{unit} post loop",
+        "ratio",
+        "target",
+        "met?",
+    ] + (["GPU"] if on_cpu else [])
     rows = []
     for r in results:
         c = r.case
-        target, met = ((f"{c.target:.1f}x", "yes" if r.ratio >= c.target else "no")
-                       if on_cpu else ("n/a (CPU)", "n/a"))
+        target, met = (
+            (f"{c.target:.1f}x", "yes" if r.ratio >= c.target else "no")
+            if on_cpu
+            else ("n/a (CPU)", "n/a")
+        )
         batch = f"{r.ours_batch}/{c.batch_size}"
-        rows.append([c.model, c.post, batch, f"{r.ours:,.0f}", f"{r.post:,.0f}",
-                     f"{r.ratio:.2f}x", target, met] + (["not measured"] if on_cpu else []))
+        rows.append(
+            [
+                c.model,
+                c.post,
+                batch,
+                f"{r.ours:,.0f}",
+                f"{r.post:,.0f}",
+                f"{r.ratio:.2f}x",
+                target,
+                met,
+            ]
+            + (["not measured"] if on_cpu else [])
+        )
     return header, rows
 
 
@@ -204,24 +229,41 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--seconds", type=float, default=3.0,
-                        help="length of each timed block (default 3)")
+    budget.add_argument(
+        "--seconds", type=float, default=3.0, help="length of each timed block (default 3)"
+    )
     budget.add_argument("--steps", type=int, help="steps in each timed block, instead")
-    p.add_argument("--warmup", type=int, default=10,
-                   help="untimed steps before timing, the same for both loops (default 10)")
-    p.add_argument("--repeats", type=int, default=3,
-                   help="timed blocks per loop, alternating ours and post; the median "
-                        "is reported (default 3)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=10,
+        help="untimed steps before timing, the same for both loops (default 10)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed blocks per loop, alternating ours and post; the median is reported (default 3)",
+    )
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
-    p.add_argument("--clock", default="wall", choices=list(CLOCKS),
-                   help="wall: time.perf_counter (default); cpu: time.process_time, this "
-                        "process's CPU seconds, for a CPU shared with other jobs (use it "
-                        "with --threads 1: idle threads spinning would count too)")
+    p.add_argument(
+        "--clock",
+        default="wall",
+        choices=list(CLOCKS),
+        help="wall: time.perf_counter (default); cpu: time.process_time, this "
+        "process's CPU seconds, for a CPU shared with other jobs (use it "
+        "with --threads 1: idle threads spinning would count too)",
+    )
     add_speed_arguments(p)
-    p.add_argument("--ours-batch", type=int, metavar="B",
-                   help="our loop's batch size (default: the post's, as in its loop)")
+    p.add_argument(
+        "--ours-batch",
+        type=int,
+        metavar="B",
+        help="our loop's batch size (default: the post's, as in its loop)",
+    )
     p.add_argument("--models", nargs="+", choices=list(CASES), default=list(CASES))
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.add_argument("--save", metavar="NAME", help="also write benchmarks/results/NAME.json")
     args = p.parse_args(argv)
     for key in ("seconds", "steps", "warmup", "repeats", "threads", "ours_batch"):
         value = getattr(args, key)
@@ -238,8 +280,7 @@ def main(argv=None) -> int:
         device = resolve_device(args.device)
         if args.clock == "cpu" and device.type != "cpu":
             raise GanError("--clock cpu counts CPU seconds; use it with --device cpu.")
-        with contextlib.redirect_stdout(io.StringIO()):  # the offline-split note; said below
-            images = data.load("mnist", device=device)
+        images = data.load("mnist", device=device)
     except GanError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -249,17 +290,22 @@ def main(argv=None) -> int:
     results = []
     for model in args.models:
         case = CASES[model]
-        print(f"measuring {model} (post {case.post}, batch {case.batch_size}) ...",
-              file=sys.stderr, flush=True)
+        print(
+            f"measuring {model} (post {case.post}, batch {case.batch_size}) ...",
+            file=sys.stderr,
+            flush=True,
+        )
         results.append(measure(case, images, watch, args))
 
     unit = "img/s" if args.clock == "wall" else "img/CPU-s"
     budget = f"{args.steps} steps" if args.steps else f"about {args.seconds:g} {args.clock} s"
     print(f"device: {hardware(device)}")
-    print(f"data: {data_note(images)}")
-    print(f"timing: {args.warmup} warm-up steps, then {args.repeats} timed blocks of {budget} "
-          f"per loop, alternating; median {unit}, {args.clock} clock")
-    speed = [name for name, on in speed_options(args).items() if on]
+    print(f"data: {images.name}")
+    print(
+        f"timing: {args.warmup} warm-up steps, then {args.repeats} timed blocks of {budget} "
+        f"per loop, alternating; median {unit}, {args.clock} clock"
+    )
+    speed = speed_options(args)
     print(f"our loop's speed options: {', '.join(speed) or 'none (the defaults)'}")
     load_robust = args.clock == "cpu" and torch.get_num_threads() == 1
     for line in describe_load(load_before, load_average(), load_robust):
@@ -267,6 +313,29 @@ def main(argv=None) -> int:
     print(f"command: python benchmarks/throughput.py {' '.join(sys.argv[1:])}".rstrip())
     print()
     print(format_table(*table_rows(results, device, unit), markdown=args.markdown))
+    if args.save:
+        save(
+            args.save,
+            {
+                "data": images.name,
+                "clock": args.clock,
+                "unit": unit,
+                "speed": list(speed),
+                "rows": [
+                    {
+                        "model": r.case.model,
+                        "post": r.case.post,
+                        "batch_ours": r.ours_batch,
+                        "batch_post": r.case.batch_size,
+                        "ours": r.ours,
+                        "post_loop": r.post,
+                        "ratio": r.ratio,
+                    }
+                    for r in results
+                ],
+            },
+            device,
+        )
     return 0
 
 

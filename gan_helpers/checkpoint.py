@@ -6,6 +6,7 @@ then renamed over the old file (`os.replace` is atomic): a kill or a full disk m
 leaves the previous file whole. Loads use `weights_only=True`, which refuses anything but
 tensors and plain containers, so a crafted file cannot run code.
 """
+
 import errno
 import io
 import os
@@ -20,7 +21,7 @@ from . import recipes
 from .env import GanError
 
 FORMAT = "gan_helpers/2"
-UNFINISHED = ".tmp"                      # the suffix of a save still being written
+UNFINISHED = ".tmp"  # the suffix of a save still being written
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 _TORCH_MAGIC = (b"PK\x03\x04", b"\x80")  # torch.save's zip format; its legacy pickle format
 
@@ -34,8 +35,11 @@ class DiskFull(GanError):
 
     def sentence(self, then: str) -> str:
         at = "" if self.step is None else f" at step {self.step}"
-        held = (f"it still holds step {self.held}" if self.held is not None
-                else "any earlier copy is intact")
+        held = (
+            f"it still holds step {self.held}"
+            if self.held is not None
+            else "any earlier copy is intact"
+        )
         return f"The disk is full: {self.path} could not be written{at}, and {held}; {then}."
 
 
@@ -71,14 +75,16 @@ def write(path, obj) -> None:
 
 def _write_all(fd, data) -> None:
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 def _write_error(path: Path, e: OSError) -> GanError:
     if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return DiskFull(path)
-    return GanError(f"Cannot write {path} ({e.strerror}); choose a folder you can write to, "
-                    f"and any earlier copy is intact.")
+    return GanError(
+        f"Cannot write {path} ({e.strerror}); choose a folder you can write to, "
+        f"and any earlier copy is intact."
+    )
 
 
 def keep_copy(path, step: int) -> Path:
@@ -104,12 +110,16 @@ def load(path, model: str | None = None, map_location="cpu") -> dict:
     path = Path(path)
     state = read(path, map_location)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise GanError(f"{path} is a PyTorch file but not a checkpoint of this gan_helpers "
-                       f"version; pass a checkpoint.pt written by `python -m gan_helpers "
-                       f"train`.")
+        raise GanError(
+            f"{path} is a PyTorch file but not a checkpoint of this gan_helpers "
+            f"version; pass a checkpoint.pt written by `python -m gan_helpers "
+            f"train`."
+        )
     if model is not None and state.get("model") != model:
-        raise GanError(f"{path} holds a {state.get('model')!r} run, not {model!r}; pick the "
-                       f"matching model or another checkpoint.")
+        raise GanError(
+            f"{path} holds a {state.get('model')!r} run, not {model!r}; pick the "
+            f"matching model or another checkpoint."
+        )
     return state
 
 
@@ -126,28 +136,35 @@ def read(path, map_location="cpu"):
     if not head:
         raise GanError(f"{path} is empty; use an earlier checkpoint or train again.")
     if not head.startswith(_TORCH_MAGIC):  # never hand a file of another kind to a parser
-        raise GanError(f"{path} is not a checkpoint, nor any file written by torch.save; "
-                       f"pass a checkpoint.pt written by `python -m gan_helpers train`.")
+        raise GanError(
+            f"{path} is not a checkpoint, nor any file written by torch.save; "
+            f"pass a checkpoint.pt written by `python -m gan_helpers train`."
+        )
     try:
         with warnings.catch_warnings():  # torch's notes on pickle protocols are not for users
             warnings.simplefilter("ignore")
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         if "Weights only load failed" in str(e):
-            raise GanError(f"{path} was refused unopened: it holds Python objects other than "
-                           f"tensors and plain values, which could run code when loaded; use "
-                           f"only files from a source you trust.") from None
+            raise GanError(
+                f"{path} was refused unopened: it holds Python objects other than "
+                f"tensors and plain values, which could run code when loaded; use "
+                f"only files from a source you trust."
+            ) from None
         raise GanError(_corrupted(path)) from None
     except Exception:  # torch.load fails in many ways on damaged bytes; all mean the same
         raise GanError(_corrupted(path)) from None
 
 
 def _corrupted(path: Path) -> str:
-    return (f"{path} is truncated or corrupted and cannot be read; use an earlier copy "
-            f"(checkpoint-<step>.pt, if you kept one) or train again.")
+    return (
+        f"{path} is truncated or corrupted and cannot be read; use an earlier copy "
+        f"(checkpoint-<step>.pt, if you kept one) or train again."
+    )
 
 
 # --- a trained generator, from a run or from the shipped weights -------------------------
+
 
 def shipped(name: str) -> Path:
     return WEIGHTS / f"{name}_generator.pt"
@@ -160,16 +177,23 @@ def load_generator(path_or_name="dcgan", device="cpu"):
     name = str(path_or_name)
     path = shipped(name) if name in recipes.RECIPES else Path(name)
     if name in recipes.RECIPES and not path.is_file():
-        raise GanError(f"No {name} generator ships in {WEIGHTS}; make it with "
-                       f"`python tools/ship.py {name}`, or pass the path of a checkpoint.")
+        raise GanError(
+            f"No {name} generator ships in {WEIGHTS}; make it with "
+            f"`python tools/ship.py {name}`, or pass the path of a checkpoint."
+        )
     state = load(path, map_location=device)
     model, provenance = state.get("model"), state.get("provenance", {})
     if model not in recipes.RECIPES:
-        raise GanError(f"{path} holds a {model!r} model, which is none of the series' models "
-                       f"({', '.join(recipes.RECIPES)}).")
+        raise GanError(
+            f"{path} holds a {model!r} model, which is none of the series' models "
+            f"({', '.join(recipes.RECIPES)})."
+        )
     G, _ = recipes.get(model).build()
-    again = f"make them again with `{provenance['command']}`" if "command" in provenance \
+    again = (
+        f"make them again with `{provenance['command']}`"
+        if "command" in provenance
         else "train them again"
+    )
     weights = state.get("G_ema") or state.get("G")  # a run's samples come from its EMA copy
     if not isinstance(weights, dict) or not all(torch.is_tensor(t) for t in weights.values()):
         raise GanError(f"{path} holds no generator weights; {again}.")
@@ -178,9 +202,11 @@ def load_generator(path_or_name="dcgan", device="cpu"):
         mine, theirs = own.get(key), weights.get(key)
         if mine is None or theirs is None or mine.shape != theirs.shape:
             shape = lambda t: "missing" if t is None else tuple(t.shape)
-            raise GanError(f"{path} does not fit the {model!r} generator that recipes.py builds "
-                           f"now ({key}: {shape(theirs)} in the file, {shape(mine)} in the "
-                           f"model), so the recipe changed since it was trained; {again}.")
+            raise GanError(
+                f"{path} does not fit the {model!r} generator that recipes.py builds "
+                f"now ({key}: {shape(theirs)} in the file, {shape(mine)} in the "
+                f"model), so the recipe changed since it was trained; {again}."
+            )
     G.load_state_dict(weights)
     G.provenance = provenance
     return G.to(device).eval().requires_grad_(False)

@@ -4,6 +4,7 @@ a random permutation on that device, and the 2-D toy ring of chapter 00.
 The images are decoded once by torchvision and scaled once to [-1, 1], the Tanh range of
 every generator; the source posts decode and transform every image on every step.
 """
+
 import gzip
 import shutil
 from dataclasses import dataclass
@@ -21,9 +22,10 @@ HELD_OUT = 2000  # offline, with only the 10k test split: digits kept out of tra
 @dataclass
 class Images:
     """A whole data set on one device."""
-    x: torch.Tensor          # (N, 1, 28, 28) float32 in [-1, 1]; (N, 2) points for the toy
-    y: torch.Tensor          # (N,) int64 class labels
-    name: str                # e.g. "mnist (train, 60000 images)"
+
+    x: torch.Tensor  # (N, 1, 28, 28) float32 in [-1, 1]; (N, 2) points for the toy
+    y: torch.Tensor  # (N,) int64 class labels
+    name: str  # e.g. "mnist (train, 60000 images)"
     background: float = -1.0  # the pixel value of empty paper, used to pad to 32x32
 
     def __len__(self):
@@ -50,8 +52,10 @@ def load(name="mnist", root=None, device="cpu", split="train") -> Images:
         keep = order[:HELD_OUT] if split == "held-out" else order[HELD_OUT:]
         x, y = ds.data[keep], ds.targets[keep]
     if x.ndim != 3 or tuple(x.shape[1:]) != (28, 28):
-        raise GanError(f"The {name} files in {_raw(cls, root)} hold images of shape "
-                       f"{tuple(x.shape)}, not (N, 28, 28); replace them.")
+        raise GanError(
+            f"The {name} files in {_raw(cls, root)} hold images of shape "
+            f"{tuple(x.shape)}, not (N, 28, 28); replace them."
+        )
     device = resolve_device(device)
     pixels = x.to(device=device, dtype=torch.float32).unsqueeze(1) / 127.5 - 1.0
     where = f"{split}, {len(x)} images" + ("" if ds.train else " of the 10k test split")
@@ -72,11 +76,14 @@ class Batches:
     `labels=False` the labels come back as None.
     """
 
-    def __init__(self, images: Images, batch_size: int, generator: torch.Generator, pad=0,
-                 labels=True):
+    def __init__(
+        self, images: Images, batch_size: int, generator: torch.Generator, pad=0, labels=True
+    ):
         if batch_size > len(images):
-            raise GanError(f"The batch size {batch_size} is larger than the {len(images)} "
-                           f"images of {images.name}; use a smaller --batch-size.")
+            raise GanError(
+                f"The batch size {batch_size} is larger than the {len(images)} "
+                f"images of {images.name}; use a smaller --batch-size."
+            )
         x = images.x
         if pad:
             x = torch.nn.functional.pad(x, (pad,) * 4, value=images.background)
@@ -87,10 +94,11 @@ class Batches:
     def next(self):
         """The next (images, labels) batch."""
         if self.perm is None or self.pos + self.batch_size > len(self.perm):
-            self.perm = torch.randperm(len(self.x), generator=self.generator,
-                                       device=self.generator.device)
+            self.perm = torch.randperm(
+                len(self.x), generator=self.generator, device=self.generator.device
+            )
             self.pos = 0
-        idx = self.perm[self.pos:self.pos + self.batch_size]
+        idx = self.perm[self.pos : self.pos + self.batch_size]
         self.pos += self.batch_size
         return self.x[idx], self.y[idx] if self.labels else None
 
@@ -115,10 +123,11 @@ def ring_of_gaussians(n=4096, modes=8, radius=2.0, std=0.05, seed=0, device="cpu
 
 def ring_centres(modes=8, radius=2.0) -> torch.Tensor:
     angle = torch.arange(modes) * (2 * torch.pi / modes)
-    return radius * torch.stack([angle.cos(), angle.sin()], dim=1)     # (modes, 2)
+    return radius * torch.stack([angle.cos(), angle.sin()], dim=1)  # (modes, 2)
 
 
 # --- finding and reading the files ---------------------------------------------------------
+
 
 def _dataset_class(name):
     if name not in DATASETS:
@@ -165,19 +174,23 @@ def _open(cls, root: Path, name: str, transform=None):
         return cls(str(root), train=True, download=True, transform=transform)
     except Exception as e:  # torchvision raises URLError, RuntimeError or OSError offline
         files = ", ".join(_split_files(cls, True) + _split_files(cls, False))
-        raise GanError(f"No {name} data in {raw} and it could not be downloaded "
-                       f"({type(e).__name__}); put the IDX files ({files}, .gz or not) there, "
-                       f"or point GAN_DATA_ROOT (or --data-root) at a folder that holds "
-                       f"{cls.__name__}/raw/.") from None
+        raise GanError(
+            f"No {name} data in {raw} and it could not be downloaded "
+            f"({type(e).__name__}); put the IDX files ({files}, .gz or not) there, "
+            f"or point GAN_DATA_ROOT (or --data-root) at a folder that holds "
+            f"{cls.__name__}/raw/."
+        ) from None
 
 
 def _read(cls, root: Path, train: bool, name: str, transform=None):
     try:
         return cls(str(root), train=train, download=False, transform=transform)
     except Exception as e:
-        raise GanError(f"The {name} files in {_raw(cls, root)} could not be read "
-                       f"({e or type(e).__name__}); delete them and download or copy them "
-                       f"again.") from None
+        raise GanError(
+            f"The {name} files in {_raw(cls, root)} could not be read "
+            f"({e or type(e).__name__}); delete them and download or copy them "
+            f"again."
+        ) from None
 
 
 def _unpack(gz: Path) -> None:
@@ -191,6 +204,8 @@ def _unpack(gz: Path) -> None:
             shutil.copyfileobj(src, dst)
     except (OSError, EOFError) as e:
         part.unlink(missing_ok=True)
-        raise GanError(f"{gz} could not be unpacked ({e or type(e).__name__}); delete it and "
-                       f"download or copy it again.") from None
+        raise GanError(
+            f"{gz} could not be unpacked ({e or type(e).__name__}); delete it and "
+            f"download or copy it again."
+        ) from None
     part.replace(target)

@@ -1,5 +1,6 @@
 """Where the course runs: the error a user sees, smoke mode and budgets, the device, and the
 folders for data and runs."""
+
 import argparse
 import os
 import sys
@@ -39,11 +40,14 @@ def resolve_device(name="auto") -> torch.device:
     if kind not in ("cpu", "cuda", "mps"):
         raise GanError(f"Unknown device {name!r}; choose auto, cpu, cuda or mps.")
     if kind == "cuda" and not torch.cuda.is_available():
-        raise GanError("CUDA was asked for but this machine has no usable CUDA GPU; "
-                       "use --device auto or --device cpu.")
+        raise GanError(
+            "CUDA was asked for but this machine has no usable CUDA GPU; "
+            "use --device auto or --device cpu."
+        )
     if kind == "mps" and not mps:
-        raise GanError("Apple MPS was asked for but is not available here; "
-                       "use --device auto or --device cpu.")
+        raise GanError(
+            "Apple MPS was asked for but is not available here; use --device auto or --device cpu."
+        )
     return torch.device(name)
 
 
@@ -70,9 +74,11 @@ def run_dir(name: str, drive: bool = False) -> Path:
     if not drive:
         return Path(os.environ.get("GAN_RUNS_DIR") or repo_root() / "runs") / smoke / name
     if "google.colab" not in sys.modules:
-        raise GanError("drive=True keeps runs on Google Drive, which only Colab has; "
-                       "leave drive=False here.")
+        raise GanError(
+            "drive=True keeps runs on Google Drive, which only Colab has; leave drive=False here."
+        )
     from google.colab import drive as colab_drive
+
     colab_drive.mount(str(DRIVE))
     return DRIVE / "MyDrive" / "gan-course" / "runs" / smoke / name
 

@@ -1,5 +1,6 @@
 """Explore what a generator learned: paths through latent space, what a direction changes,
 and the slider explorer. Only widget APIs common to ipywidgets 7.7 (Colab) and 8 are used."""
+
 import time
 from contextlib import contextmanager
 
@@ -40,7 +41,7 @@ def latent_walk(G, z, dims, span=2.5, steps=7, label=None):
     """A (len(dims) * steps) grid: row i sets z[dims[i]] from -span to +span."""
     zs = z.repeat(len(dims) * steps, 1)
     for i, d in enumerate(dims):
-        zs[i * steps:(i + 1) * steps, d] = torch.linspace(-span, span, steps)
+        zs[i * steps : (i + 1) * steps, d] = torch.linspace(-span, span, steps)
     return generate(G, zs, _labels(G, label, len(zs)))
 
 
@@ -56,7 +57,7 @@ def style(images) -> dict:
     """Two style measures per image, each (N,): `ink`, the mean brightness in [0, 1] (thicker
     or bigger digits have more), and `slant`, how many pixels the stroke leans right per
     pixel of height (0 upright), from the image's second moments."""
-    w = (images.detach().cpu().float()[:, 0] + 1) / 2            # (N, 28, 28) in [0, 1]
+    w = (images.detach().cpu().float()[:, 0] + 1) / 2  # (N, 28, 28) in [0, 1]
     ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
     mass = w.sum((1, 2)).clamp_min(1e-6)
     dx = xs - ((w * xs).sum((1, 2)) / mass)[:, None, None]
@@ -74,6 +75,29 @@ def follows_labels(G, n=100, seed=0) -> torch.Tensor:
     return (classify(generate(G, z, labels)) == labels).view(N_CLASSES, n).float().mean(1)
 
 
+def code_purity(G, n=100, seed=0) -> tuple[float, list]:
+    """How well an InfoGAN generator's categorical code matches the digit classes: n samples
+    per code, judged by the metrics' classifier; the share judged right under the best
+    one-to-one matching of codes to digits, and that matching (code -> digit)."""
+    z = torch.randn(n * G.n_cat, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    codes = torch.arange(G.n_cat).repeat_interleave(n)
+    z[:, : G.n_cat] = torch.nn.functional.one_hot(codes, G.n_cat).float()
+    counts = torch.zeros(G.n_cat, N_CLASSES)
+    counts.index_put_((codes, classify(generate(G, z))), torch.ones(len(z)), accumulate=True)
+    # best[mask]: the most matches for codes 0..k-1 given the digit set `mask` (k = |mask|)
+    best, pick = {0: 0.0}, {0: []}
+    for mask in range(1, 1 << N_CLASSES):
+        k = bin(mask).count("1") - 1
+        if k < G.n_cat:
+            best[mask], pick[mask] = max(
+                (best[mask ^ (1 << d)] + counts[k, d].item(), pick[mask ^ (1 << d)] + [d])
+                for d in range(N_CLASSES)
+                if mask >> d & 1
+            )
+    full = max((m for m in best if bin(m).count("1") == G.n_cat), key=best.get)
+    return best[full] / len(z), pick[full]
+
+
 def walk_effects(G, dims, n=64, span=2.5, seed=0, label=None) -> dict:
     """What moving each dimension from -span to +span does, over n random z:
     {dim: {"ink", "slant": mean |change|, "identity": share of digits whose class changes}}."""
@@ -84,9 +108,11 @@ def walk_effects(G, dims, n=64, span=2.5, seed=0, label=None) -> dict:
         lo[:, d], hi[:, d] = -span, span
         a, b = (generate(G, v, _labels(G, label, n)) for v in (lo, hi))
         sa, sb = style(a), style(b)
-        effects[d] = {"ink": (sb["ink"] - sa["ink"]).abs().mean().item(),
-                      "slant": (sb["slant"] - sa["slant"]).abs().mean().item(),
-                      "identity": (classify(a) != classify(b)).float().mean().item()}
+        effects[d] = {
+            "ink": (sb["ink"] - sa["ink"]).abs().mean().item(),
+            "slant": (sb["slant"] - sa["slant"]).abs().mean().item(),
+            "identity": (classify(a) != classify(b)).float().mean().item(),
+        }
     return effects
 
 
@@ -112,28 +138,41 @@ class LatentExplorer:
 
     def __init__(self, G, n_sliders=6, seed=0, span=3.0, scale=8, label=0, dims=None):
         import ipywidgets as w
+
         if getattr(G, "image_size", None) is None:
-            raise GanError(f"The explorer draws images, but this {type(G).__name__} draws 2-D "
-                           f"points; plot its samples with matplotlib instead.")
+            raise GanError(
+                f"The explorer draws images, but this {type(G).__name__} draws 2-D "
+                f"points; plot its samples with matplotlib instead."
+            )
         self.G, self.scale, self.render_ms = G.eval(), scale, 0.0
-        self.n_cat = getattr(G, "n_cat", 0)               # InfoGAN: the categorical code
+        self.n_cat = getattr(G, "n_cat", 0)  # InfoGAN: the categorical code
         first = self.n_cat if dims is None else 0
         dims = tuple(range(first, first + n_sliders)) if dims is None else tuple(dims)
         self.z = torch.zeros(G.z_dim)
         self.seed = w.IntText(value=seed, description="seed")
         self.new_z = w.Button(description="new random z")
-        self.dims = w.SelectMultiple(options=list(range(G.z_dim)), value=dims, rows=4,
-                                     description="dimensions")
-        self.sliders = [w.FloatSlider(min=-span, max=span, step=0.05, continuous_update=True,
-                                      readout_format=".2f") for _ in range(n_sliders)]
+        self.dims = w.SelectMultiple(
+            options=list(range(G.z_dim)), value=dims, rows=4, description="dimensions"
+        )
+        self.sliders = [
+            w.FloatSlider(
+                min=-span, max=span, step=0.05, continuous_update=True, readout_format=".2f"
+            )
+            for _ in range(n_sliders)
+        ]
         has_digit = is_conditional(G) or self.n_cat
-        self.digit = (w.Dropdown(options=list(range(self.n_cat or N_CLASSES)), value=label,
-                                 description="code" if self.n_cat else "digit")
-                      if has_digit else None)
+        self.digit = (
+            w.Dropdown(
+                options=list(range(self.n_cat or N_CLASSES)),
+                value=label,
+                description="code" if self.n_cat else "digit",
+            )
+            if has_digit
+            else None
+        )
         self.image, self.status = w.Image(format="png"), w.Label()
         controls = [self.seed, self.new_z, self.dims] + ([self.digit] if self.digit else [])
-        self.widget = w.HBox([w.VBox([self.image, self.status]),
-                              w.VBox(controls + self.sliders)])
+        self.widget = w.HBox([w.VBox([self.image, self.status]), w.VBox(controls + self.sliders)])
         self._quiet = False  # no redraw while several sliders are set at once
         for s in self.sliders:
             s.observe(self._on_slider, names="value")
@@ -141,27 +180,32 @@ class LatentExplorer:
         self.seed.observe(lambda _: self.draw_z(), names="value")
         self.new_z.on_click(lambda _: setattr(self.seed, "value", int(self.seed.value) + 1))
         if self.digit:
-            self.digit.observe(lambda _: self._set_code() or self.render(), names="value")
+            self.digit.observe(self._on_digit, names="value")
         self.draw_z()
 
     def _ipython_display_(self):
         from IPython.display import display
+
         display(self.widget)
 
     def draw_z(self):
         """A fresh z from the seed box; the sliders jump to its values."""
-        self.z = torch.randn(self.G.z_dim, generator=torch.Generator().manual_seed(
-            int(self.seed.value)))
+        self.z = torch.randn(
+            self.G.z_dim, generator=torch.Generator().manual_seed(int(self.seed.value))
+        )
         self._set_code()
         self._bind_sliders()
 
+    def _on_digit(self, change):
+        self._set_code()
+        self.render()
+
     def _set_code(self):
         if self.n_cat:  # the code is the argmax of z's first n_cat numbers
-            self.z[:self.n_cat] = torch.nn.functional.one_hot(
-                torch.tensor(self.digit.value), self.n_cat).float()
+            self.z = self.G.with_code(self.z[None], self.digit.value)[0]
 
     def _driven(self):
-        return list(self.dims.value)[:len(self.sliders)]
+        return list(self.dims.value)[: len(self.sliders)]
 
     def _bind_sliders(self):
         self._quiet, dims = True, self._driven()
@@ -183,8 +227,11 @@ class LatentExplorer:
         start = time.perf_counter()
         # G stays in eval mode, so call it directly: generate() would switch modes each time
         with _one_thread(), torch.inference_mode():
-            x = crop_to_28(self.G(self.z[None]) if not is_conditional(self.G) else
-                           self.G(self.z[None], torch.tensor([self.digit.value])))
+            x = crop_to_28(
+                self.G(self.z[None])
+                if not is_conditional(self.G)
+                else self.G(self.z[None], torch.tensor([self.digit.value]))
+            )
         self.image.value = png_bytes(x, nrow=1, scale=self.scale)
         self.render_ms = 1000 * (time.perf_counter() - start)
         self.status.value = f"updated in {self.render_ms:.1f} ms"

@@ -7,6 +7,7 @@ D maximises V; G minimises it (saturating) or, in practice, maximises log D(G(z)
     d_loss(D, real, fake, z, y) -> (loss, stats)   and   g_loss(D, fake, z, y) -> loss,
 with y the labels of a conditional pair (else None) and z the noise behind `fake`.
 """
+
 from dataclasses import dataclass
 
 import torch
@@ -22,8 +23,9 @@ def d_loss_bce(real_logits, fake_logits, smoothing=0.0):
     """-V for D: BCE with target 1 on real and 0 on fake. With `smoothing` s the real
     target is 1 - s (one-sided label smoothing: the fake target stays 0)."""
     real_target = torch.full_like(real_logits, 1.0 - smoothing)
-    return (F.binary_cross_entropy_with_logits(real_logits, real_target)
-            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    return F.binary_cross_entropy_with_logits(
+        real_logits, real_target
+    ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
 
 def g_loss_nonsaturating(fake_logits):
@@ -58,6 +60,7 @@ def r1_penalty(real_logits, real):
 class BCE:
     """The standard GAN game. `saturating=True` is the minimax G loss of the theory;
     `smoothing` the one-sided label smoothing; `r1` the weight gamma of gamma/2 * R1."""
+
     saturating: bool = False
     smoothing: float = 0.0
     r1: float = 0.0
@@ -67,8 +70,10 @@ class BCE:
             real = real.detach().requires_grad_(True)
         real_logits, fake_logits = scores(D, real, y), scores(D, fake, y)
         loss = d_loss_bce(real_logits, fake_logits, self.smoothing)
-        stats = {"d_real": torch.sigmoid(real_logits).mean(),
-                 "d_fake": torch.sigmoid(fake_logits).mean()}
+        stats = {
+            "d_real": torch.sigmoid(real_logits).mean(),
+            "d_fake": torch.sigmoid(fake_logits).mean(),
+        }
         if self.r1:
             stats["penalty"] = r1_penalty(real_logits, real)
             loss = loss + self.r1 / 2 * stats["penalty"]
@@ -97,6 +102,7 @@ class Hinge:
 class WassersteinGP:
     """WGAN-GP (Gulrajani et al. 2017): the critic maximises E[C(real)] - E[C(fake)], the
     penalty keeps it near 1-Lipschitz; lambda is applied once."""
+
     lam: float = 10.0
 
     def d_loss(self, D, real, fake, z=None, y=None):
@@ -115,22 +121,26 @@ class InfoGAN:
     information between the codes in z and the image, L_I = E[-log Q(c | G(z))] (up to the
     constant H(c)): cross-entropy for the categorical code, a unit Gaussian for the
     continuous ones. D returns (logit, Q's guess); both players minimise `weight` * L_I."""
+
     n_cat: int = 10
     n_cont: int = 2
     weight: float = 1.0
     cont_weight: float = 0.1
 
     def info(self, q, z):
-        cat = F.cross_entropy(q[:, :self.n_cat], z[:, :self.n_cat].argmax(1))
-        codes = z[:, self.n_cat:self.n_cat + self.n_cont]
-        cont = 0.5 * (q[:, self.n_cat:] - codes).square().sum(1).mean()
+        cat = F.cross_entropy(q[:, : self.n_cat], z[:, : self.n_cat].argmax(1))
+        codes = z[:, self.n_cat : self.n_cat + self.n_cont]
+        cont = 0.5 * (q[:, self.n_cat :] - codes).square().sum(1).mean()
         return self.weight * (cat + self.cont_weight * cont)
 
     def d_loss(self, D, real, fake, z, y=None):
         (real_logits, _), (fake_logits, q) = D(real), D(fake)
         info = self.info(q, z)
-        stats = {"d_real": torch.sigmoid(real_logits).mean(),
-                 "d_fake": torch.sigmoid(fake_logits).mean(), "info": info}
+        stats = {
+            "d_real": torch.sigmoid(real_logits).mean(),
+            "d_fake": torch.sigmoid(fake_logits).mean(),
+            "info": info,
+        }
         return d_loss_bce(real_logits, fake_logits) + info, stats
 
     def g_loss(self, D, fake, z, y=None):
@@ -143,6 +153,7 @@ class InstanceNoise:
     """N(0, sigma_t^2) added to everything D sees, real and fake (Sønderby et al. 2016),
     sigma_t = sigma * (1 - t / steps): annealed over an explicit horizon, zero after it,
     so training in chunks or resuming never restarts the schedule."""
+
     sigma: float
     steps: int
 

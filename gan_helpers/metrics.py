@@ -14,6 +14,7 @@ cFID against training digits and each sample's distance to its nearest training 
 show memorisation. A number means something only beside the real-vs-real baseline at the
 same n: n training digits against the n held-out ones.
 """
+
 import math
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from .train import Trainer
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "mnist_classifier.pt"
 FORMAT = "gan_helpers/mnist-classifier/1"
-MIN_SHARE = 0.02          # a class counts as covered above this share of the samples
+MIN_SHARE = 0.02  # a class counts as covered above this share of the samples
 
 
 class MnistClassifier(nn.Module):
@@ -36,10 +37,19 @@ class MnistClassifier(nn.Module):
     def __init__(self):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),     # (B, 16, 14, 14)
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),    # (B, 32, 7, 7)
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),    # (B, 64, 3, 3)
-            nn.Flatten(), nn.Linear(64 * 3 * 3, 64), nn.ReLU())             # (B, 64)
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, 16, 14, 14)
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, 32, 7, 7)
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, 64, 3, 3)
+            nn.Flatten(),
+            nn.Linear(64 * 3 * 3, 64),
+            nn.ReLU(),
+        )  # (B, 64)
         self.head = nn.Linear(64, N_CLASSES)
 
     def forward(self, x):
@@ -57,8 +67,9 @@ def load_classifier(path=WEIGHTS) -> MnistClassifier:
         try:
             state, net = checkpoint.read(path), MnistClassifier()
         except GanError:
-            raise GanError(f"The classifier's weights at {path} are missing or cannot be "
-                           f"read; {retrain}.") from None
+            raise GanError(
+                f"The classifier's weights at {path} are missing or cannot be read; {retrain}."
+            ) from None
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise GanError(f"{path} is not a file of classifier weights; {retrain}.")
         try:
@@ -144,9 +155,11 @@ def kid(f1, f2, scale=1.0, subsets=50, size=1000, seed=0) -> float:
 
 def precision_recall(fake, real, k=3) -> tuple[float, float]:
     """(precision, recall) of fake against real features, with k-NN balls as manifolds."""
+
     def inside(points, centres):
         radii = torch.cdist(centres, centres).kthvalue(k + 1, dim=1).values  # self is 0
         return (torch.cdist(points, centres) <= radii).any(dim=1).double().mean().item()
+
     return inside(fake, real), inside(real, fake)
 
 
@@ -154,9 +167,11 @@ def coverage(labels: torch.Tensor) -> dict:
     """The class shares of judged labels, the classes above 2%, and the normalised entropy."""
     shares = torch.bincount(labels, minlength=N_CLASSES).double() / len(labels)
     p = shares[shares > 0]
-    return {"histogram": [round(s, 4) for s in shares.tolist()],
-            "classes": int((shares > MIN_SHARE).sum()),
-            "entropy": (p * p.reciprocal().log()).sum().item() / math.log(N_CLASSES)}
+    return {
+        "histogram": [round(s, 4) for s in shares.tolist()],
+        "classes": int((shares > MIN_SHARE).sum()),
+        "entropy": (p * p.reciprocal().log()).sum().item() / math.log(N_CLASSES),
+    }
 
 
 def nearest(samples, pool, chunk=500) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,12 +204,17 @@ def evaluate(source, n=None, seed=0) -> dict:
     samples = _draw(source, n, seed)
     ref = _reference(n)
     f_fake, (nn_fake, _) = features(samples), nearest(samples, real_digits("train").x)
-    return {"cfid": fid(f_fake, ref["held"]),
-            "cfid_train": fid(f_fake, ref["train"]), "cfid_real": ref["cfid_real"],
-            "kid": kid(f_fake, ref["held"], ref["scale"]),
-            **dict(zip(("precision", "recall"), precision_recall(f_fake, ref["held"]))),
-            **coverage(classify(samples)), "nn_train": nn_fake.mean().item(),
-            "nn_real": ref["nn_real"], "n": n}
+    return {
+        "cfid": fid(f_fake, ref["held"]),
+        "cfid_train": fid(f_fake, ref["train"]),
+        "cfid_real": ref["cfid_real"],
+        "kid": kid(f_fake, ref["held"], ref["scale"]),
+        **dict(zip(("precision", "recall"), precision_recall(f_fake, ref["held"]))),
+        **coverage(classify(samples)),
+        "nn_train": nn_fake.mean().item(),
+        "nn_real": ref["nn_real"],
+        "n": n,
+    }
 
 
 def _reference(n: int) -> dict:
@@ -203,11 +223,15 @@ def _reference(n: int) -> dict:
     if ("reference", n) not in _cache:
         held, train = real_digits("held-out"), real_digits("train")
         if len(held) < n:
-            raise GanError(f"There are {len(held)} held-out digits, fewer than n = {n}; pass "
-                           f"a smaller n.")
+            raise GanError(
+                f"There are {len(held)} held-out digits, fewer than n = {n}; pass a smaller n."
+            )
         pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n]
-        ref = {"held": features(held.x[:n]), "train": features(train.x[pick]),
-               "scale": features(held.x).square().mean().sqrt().item()}  # KID's unit
+        ref = {
+            "held": features(held.x[:n]),
+            "train": features(train.x[pick]),
+            "scale": features(held.x).square().mean().sqrt().item(),
+        }  # KID's unit
         ref["cfid_real"] = fid(ref["train"], ref["held"])
         ref["nn_real"] = nearest(held.x[:n], train.x)[0].mean().item()
         _cache[("reference", n)] = ref
@@ -220,23 +244,31 @@ def _draw(source, n: int, seed: int) -> torch.Tensor:
     if not isinstance(source, nn.Module):
         samples = _digits(source)
         if len(samples) < n:
-            raise GanError(f"evaluate needs n = {n} samples but got {len(samples)}; pass "
-                           f"more samples, a generator, or a smaller n.")
+            raise GanError(
+                f"evaluate needs n = {n} samples but got {len(samples)}; pass "
+                f"more samples, a generator, or a smaller n."
+            )
         return samples[:n]
     device = next(source.parameters()).device
     z = torch.randn(n, source.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
     digits = torch.arange(n, device=device) % N_CLASSES
-    return torch.cat([_digits(generate(source, zb, yb if is_conditional(source) else None))
-                      for zb, yb in zip(z.split(500), digits.split(500))])
+    return torch.cat(
+        [
+            _digits(generate(source, zb, yb if is_conditional(source) else None))
+            for zb, yb in zip(z.split(500), digits.split(500))
+        ]
+    )
 
 
 def describe(r: dict, name: str = "") -> str:
     """One line: the numbers of `evaluate`."""
-    return (f"{name + ': ' if name else ''}cFID {r['cfid']:.1f} (real vs real "
-            f"{r['cfid_real']:.1f}; vs training digits {r['cfid_train']:.1f}), KID "
-            f"{r['kid']:.4f}, precision {r['precision']:.2f}, recall {r['recall']:.2f}, "
-            f"{r['classes']}/10 classes, entropy {r['entropy']:.2f}, nearest training digit "
-            f"{r['nn_train']:.3f} (held-out digits {r['nn_real']:.3f}), n={r['n']}")
+    return (
+        f"{name + ': ' if name else ''}cFID {r['cfid']:.1f} (real vs real "
+        f"{r['cfid_real']:.1f}; vs training digits {r['cfid_train']:.1f}), KID "
+        f"{r['kid']:.4f}, precision {r['precision']:.2f}, recall {r['recall']:.2f}, "
+        f"{r['classes']}/10 classes, entropy {r['entropy']:.2f}, nearest training digit "
+        f"{r['nn_train']:.3f} (held-out digits {r['nn_real']:.3f}), n={r['n']}"
+    )
 
 
 def report(source, name="", n=None, seed=0) -> dict:

@@ -317,6 +317,12 @@ class InfoGenerator(DCGANGenerator):
         cat = nn.functional.one_hot(z[:, :self.n_cat].argmax(1), self.n_cat).to(z.dtype)
         return super().forward(torch.cat([cat, z[:, self.n_cat:]], dim=1))
 
+    def with_code(self, z, code: int):
+        """z with the categorical code set to `code` (its first n_cat numbers one-hot)."""
+        z = z.clone()
+        z[:, :self.n_cat] = nn.functional.one_hot(torch.tensor(code), self.n_cat).to(z)
+        return z
+
 
 class InfoDiscriminator(DCGANDiscriminator):
     """The DCGAN discriminator plus InfoGAN's Q head on the same features: it returns the

@@ -5,6 +5,7 @@ and the training settings, so that a name means the same thing in the chapters, 
 command line and in the benchmarks. A post's broken variant is built only in its chapter.
 Where a setting departs from the source post, the chapter that uses it shows why.
 """
+
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -18,11 +19,11 @@ from .losses import InstanceNoise
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    source: str                        # the post it follows
+    source: str  # the post it follows
     chapter: str
     make_g: Callable[[], nn.Module]
     make_d: Callable[[], nn.Module]
-    steps: int                         # the chapter's full budget; the command line's default
+    steps: int  # the chapter's full budget; the command line's default
     loss: Callable = losses.BCE
     batch_size: int = 128
     lr_g: float = 2e-4
@@ -38,37 +39,116 @@ class Recipe:
 
     def trainer_settings(self) -> dict:
         """The Trainer keywords of this recipe."""
-        return {"loss": self.loss(), "batch_size": self.batch_size, "lr_g": self.lr_g,
-                "lr_d": self.lr_d, "betas": self.betas, "n_critic": self.n_critic,
-                "noise": self.noise, "ema": self.ema}
+        return {
+            "loss": self.loss(),
+            "batch_size": self.batch_size,
+            "lr_g": self.lr_g,
+            "lr_d": self.lr_d,
+            "betas": self.betas,
+            "n_critic": self.n_critic,
+            "noise": self.noise,
+            "ema": self.ema,
+        }
 
 
 def _dcgan_g(cls=models.DCGANGenerator):
     return lambda: cls(hidden=32)
 
 
-RECIPES = {r.name: r for r in [
-    Recipe("mlp", "001", "01", models.MLPGenerator, models.MLPDiscriminator, steps=3000,
-           lr_g=1e-3, lr_d=1e-3),
-    Recipe("mlp-bn", "000", "02", models.BNMLPGenerator, models.BNMLPDiscriminator,
-           steps=3000, lr_g=3e-4, lr_d=3e-4),
-    Recipe("mlp-deep", "003", "09", models.DeepMLPGenerator, models.DeepMLPDiscriminator,
-           steps=3000, lr_g=2e-4, lr_d=2e-4, batch_size=64),
-    Recipe("lenet-deconv", "004", "03", models.DeconvGenerator, models.LeNetDiscriminator,
-           steps=1200, batch_size=32, lr_g=1e-3, lr_d=1e-3, noise=InstanceNoise(0.1, 1200)),
-    Recipe("dcgan", "002/003", "04", _dcgan_g(),
-           lambda: models.DCGANDiscriminator(hidden=32), steps=1000, batch_size=64,
-           lr_g=5e-4, lr_d=5e-4),
-    Recipe("wgan-gp", "002/003", "05", _dcgan_g(),
-           lambda: models.DCGANDiscriminator(hidden=32, norm=False), steps=250,
-           loss=losses.WassersteinGP, batch_size=64, lr_g=6e-4, lr_d=6e-4, betas=(0.5, 0.9),
-           n_critic=5),
-    Recipe("cgan", "003", "07", lambda: models.ConditionalGenerator(hidden=32),
-           lambda: models.ConditionalDiscriminator(hidden=32), steps=1500, batch_size=64),
-    Recipe("infogan", "-", "08", _dcgan_g(models.InfoGenerator),
-           lambda: models.InfoDiscriminator(hidden=32), steps=1500, loss=losses.InfoGAN,
-           batch_size=64, lr_g=5e-4, lr_d=5e-4),
-]}
+RECIPES = {
+    r.name: r
+    for r in [
+        Recipe(
+            "mlp",
+            "001",
+            "01",
+            models.MLPGenerator,
+            models.MLPDiscriminator,
+            steps=3000,
+            lr_g=1e-3,
+            lr_d=1e-3,
+        ),
+        Recipe(
+            "mlp-bn",
+            "000",
+            "02",
+            models.BNMLPGenerator,
+            models.BNMLPDiscriminator,
+            steps=3000,
+            lr_g=3e-4,
+            lr_d=3e-4,
+        ),
+        Recipe(
+            "mlp-deep",
+            "003",
+            "09",
+            models.DeepMLPGenerator,
+            models.DeepMLPDiscriminator,
+            steps=3000,
+            lr_g=2e-4,
+            lr_d=2e-4,
+            batch_size=64,
+        ),
+        Recipe(
+            "lenet-deconv",
+            "004",
+            "03",
+            models.DeconvGenerator,
+            models.LeNetDiscriminator,
+            steps=1200,
+            batch_size=32,
+            lr_g=1e-3,
+            lr_d=1e-3,
+            noise=InstanceNoise(0.1, 1200),
+        ),
+        Recipe(
+            "dcgan",
+            "002/003",
+            "04",
+            _dcgan_g(),
+            lambda: models.DCGANDiscriminator(hidden=32),
+            steps=1000,
+            batch_size=64,
+            lr_g=5e-4,
+            lr_d=5e-4,
+        ),
+        Recipe(
+            "wgan-gp",
+            "002/003",
+            "05",
+            _dcgan_g(),
+            lambda: models.DCGANDiscriminator(hidden=32, norm=False),
+            steps=250,
+            loss=losses.WassersteinGP,
+            batch_size=64,
+            lr_g=6e-4,
+            lr_d=6e-4,
+            betas=(0.5, 0.9),
+            n_critic=5,
+        ),
+        Recipe(
+            "cgan",
+            "003",
+            "07",
+            lambda: models.ConditionalGenerator(hidden=32),
+            lambda: models.ConditionalDiscriminator(hidden=32),
+            steps=1500,
+            batch_size=64,
+        ),
+        Recipe(
+            "infogan",
+            "-",
+            "08",
+            _dcgan_g(models.InfoGenerator),
+            lambda: models.InfoDiscriminator(hidden=32),
+            steps=1500,
+            loss=losses.InfoGAN,
+            batch_size=64,
+            lr_g=5e-4,
+            lr_d=5e-4,
+        ),
+    ]
+}
 
 
 def get(name: str) -> Recipe:
@@ -79,10 +159,12 @@ def get(name: str) -> Recipe:
 
 # --- the training tricks that chapter 09 and benchmarks/tricks.py measure on the DCGAN ---
 
+
 @dataclass(frozen=True)
 class Trick:
     """One change to the dcgan recipe. `settings(steps)` gives the Trainer settings it
     overrides for a run of that many steps; `change_d` changes the recipe's D."""
+
     name: str
     what: str
     settings: Callable[[int], dict] = lambda steps: {}
@@ -95,22 +177,48 @@ def _sn_discriminator(D):
     return models.with_spectral_norm(models.DCGANDiscriminator(hidden=32, norm=False))
 
 
-TRICKS = {t.name: t for t in [
-    Trick("plain", "the dcgan recipe as it is"),
-    Trick("label smoothing", "one-sided: real target 0.9, fake target 0",
-          lambda steps: {"loss": losses.BCE(smoothing=0.1)}),
-    Trick("instance noise", "N(0, 0.1^2) on D's inputs, annealed to 0 over the run",
-          lambda steps: {"noise": InstanceNoise(0.1, steps)}),
-    Trick("TTUR", "D's learning rate 4 times G's",
-          lambda steps: {"lr_d": 4 * RECIPES["dcgan"].lr_g}),
-    Trick("dropout in D", "p = 0.3 after every LeakyReLU of D",
-          change_d=lambda D: models.with_dropout(D, 0.3)),
-    Trick("spectral norm", "D without BatchNorm, spectral norm on every layer",
-          change_d=_sn_discriminator),
-    Trick("hinge + SN", "the hinge loss, with the spectral-norm D",
-          lambda steps: {"loss": losses.Hinge()}, change_d=_sn_discriminator),
-    Trick("EMA", "samples from an EMA of G's weights, decay 0.999",
-          lambda steps: {"ema": 0.999}),
-    Trick("R1", "gamma/2 * R1 on the real images, gamma 1",
-          lambda steps: {"loss": losses.BCE(r1=1.0)}),
-]}
+TRICKS = {
+    t.name: t
+    for t in [
+        Trick("plain", "the dcgan recipe as it is"),
+        Trick(
+            "label smoothing",
+            "one-sided: real target 0.9, fake target 0",
+            lambda steps: {"loss": losses.BCE(smoothing=0.1)},
+        ),
+        Trick(
+            "instance noise",
+            "N(0, 0.1^2) on D's inputs, annealed to 0 over the run",
+            lambda steps: {"noise": InstanceNoise(0.1, steps)},
+        ),
+        Trick(
+            "TTUR",
+            "D's learning rate 4 times G's",
+            lambda steps: {"lr_d": 4 * RECIPES["dcgan"].lr_g},
+        ),
+        Trick(
+            "dropout in D",
+            "p = 0.3 after every LeakyReLU of D",
+            change_d=lambda D: models.with_dropout(D, 0.3),
+        ),
+        Trick(
+            "spectral norm",
+            "D without BatchNorm, spectral norm on every layer",
+            change_d=_sn_discriminator,
+        ),
+        Trick(
+            "hinge + SN",
+            "the hinge loss, with the spectral-norm D",
+            lambda steps: {"loss": losses.Hinge()},
+            change_d=_sn_discriminator,
+        ),
+        Trick(
+            "EMA", "samples from an EMA of G's weights, decay 0.999", lambda steps: {"ema": 0.999}
+        ),
+        Trick(
+            "R1",
+            "gamma/2 * R1 on the real images, gamma 1",
+            lambda steps: {"loss": losses.BCE(r1=1.0)},
+        ),
+    ]
+}

@@ -3,6 +3,7 @@
 Models and games plug in; nothing else happens here. What runs the step (signals,
 checkpoints, the divergence guard, speed options, progress) lives in train.py.
 """
+
 import torch
 
 from .losses import instance_noise
@@ -20,8 +21,9 @@ def train_step(G, D, opt_g, opt_d, batches, loss, n_critic=1, sigma=0.0):
         z = torch.randn(len(real), G.z_dim, device=real.device)
         fake = G(z) if y is None else G(z, y)
         # D step: real against fake; detach() keeps D's loss from reaching into G
-        d_loss, stats = loss.d_loss(D, instance_noise(real, sigma),
-                                    instance_noise(fake.detach(), sigma), z, y)
+        d_loss, stats = loss.d_loss(
+            D, instance_noise(real, sigma), instance_noise(fake.detach(), sigma), z, y
+        )
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()

@@ -4,6 +4,7 @@ and the checkpoints, around the one step of step.py.
 Below the Trainer is the runtime, which a reader of the step never needs to open: the
 history and its divergence guard, Ctrl-C and SIGTERM, the EMA copy, and the speed options.
 """
+
 import copy
 import math
 import signal
@@ -36,27 +37,50 @@ class Trainer:
     names options from SPEED_OPTIONS (see `_apply_speed`).
     """
 
-    def __init__(self, G, D, images: Images, *, loss=None, batch_size=128, lr_g=2e-4,
-                 lr_d=2e-4, betas=(0.5, 0.999), n_critic=1, noise=None, ema=None, seed=0,
-                 n_fixed=64, device=None, name="custom", speed=()):
-        for key, value in (("batch_size", batch_size), ("n_critic", n_critic),
-                           ("n_fixed", n_fixed)):
+    def __init__(
+        self,
+        G,
+        D,
+        images: Images,
+        *,
+        loss=None,
+        batch_size=128,
+        lr_g=2e-4,
+        lr_d=2e-4,
+        betas=(0.5, 0.999),
+        n_critic=1,
+        noise=None,
+        ema=None,
+        seed=0,
+        n_fixed=64,
+        device=None,
+        name="custom",
+        speed=(),
+    ):
+        for key, value in (
+            ("batch_size", batch_size),
+            ("n_critic", n_critic),
+            ("n_fixed", n_fixed),
+        ):
             _check_count(key, value)
         for key, value in (("lr_g", lr_g), ("lr_d", lr_d)):
             if not _is_number(value) or not value > 0:
-                raise GanError(f"The learning rate {key} must be a positive number, "
-                               f"not {value!r}.")
+                raise GanError(f"The learning rate {key} must be a positive number, not {value!r}.")
         if noise is not None and not isinstance(noise, InstanceNoise):
             raise GanError(f"noise must be an InstanceNoise(sigma, steps) or None, not {noise!r}.")
         if ema is not None and not (_is_number(ema) and 0 < ema < 1):
             raise GanError(f"ema must be a decay between 0 and 1, such as 0.999, not {ema!r}.")
         unknown = set(speed) - set(SPEED_OPTIONS)
         if unknown:
-            raise GanError(f"Unknown speed option {sorted(unknown)[0]!r}; choose from "
-                           f"{', '.join(SPEED_OPTIONS)}.")
+            raise GanError(
+                f"Unknown speed option {sorted(unknown)[0]!r}; choose from "
+                f"{', '.join(SPEED_OPTIONS)}."
+            )
         if G.image_size != D.image_size:
-            raise GanError(f"G draws {G.image_size}x{G.image_size} images but D reads "
-                           f"{D.image_size}x{D.image_size}; pair models of one size.")
+            raise GanError(
+                f"G draws {G.image_size}x{G.image_size} images but D reads "
+                f"{D.image_size}x{D.image_size}; pair models of one size."
+            )
         if is_conditional(G) != is_conditional(D):
             raise GanError("Either both models or neither must be conditional on the label.")
         self.device = resolve_device(device) if device is not None else images.x.device
@@ -64,9 +88,16 @@ class Trainer:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if ema else None
         self.loss = loss if loss is not None else BCE()
         self.name, self.n_critic, self.noise, self.ema = name, n_critic, noise, ema
-        self.settings = {"batch_size": batch_size, "lr_g": lr_g, "lr_d": lr_d,
-                         "betas": list(betas), "n_critic": n_critic, "seed": seed, "ema": ema,
-                         "noise": None if noise is None else [noise.sigma, noise.steps]}
+        self.settings = {
+            "batch_size": batch_size,
+            "lr_g": lr_g,
+            "lr_d": lr_d,
+            "betas": list(betas),
+            "n_critic": n_critic,
+            "seed": seed,
+            "ema": ema,
+            "noise": None if noise is None else [noise.sigma, noise.steps],
+        }
         try:
             fused = self.device.type in ("cpu", "cuda")  # one kernel for all the weights
             self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=betas, fused=fused)
@@ -78,18 +109,18 @@ class Trainer:
         torch.manual_seed(seed)
         order = torch.Generator(device=self.device).manual_seed(seed)
         if images.x.device != self.device:
-            images = Images(images.x.to(self.device), images.y.to(self.device), images.name,
-                            images.background)
+            images = Images(
+                images.x.to(self.device), images.y.to(self.device), images.name, images.background
+            )
         pad = (G.image_size - 28) // 2 if G.image_size else 0  # 32x32 models: padded digits
-        self.batches = Batches(images, batch_size, order, pad=pad,
-                               labels=is_conditional(G))
+        self.batches = Batches(images, batch_size, order, pad=pad, labels=is_conditional(G))
         fixed = torch.Generator().manual_seed(seed)  # on the CPU: the same on every device
         self.fixed_z = torch.randn(n_fixed, G.z_dim, generator=fixed).to(self.device)
         self.step = 0
         self.history = History()
-        self.snapshots = []              # (step, (n_fixed, 1, 28, 28) CPU tensor)
+        self.snapshots = []  # (step, (n_fixed, 1, 28, 28) CPU tensor)
         self.progress = not smoke_mode()
-        self.last_save = None            # (path, step) of the checkpoint last written or read
+        self.last_save = None  # (path, step) of the checkpoint last written or read
 
     @classmethod
     def from_recipe(cls, name, images, *, seed=0, change_g=None, change_d=None, **overrides):
@@ -105,9 +136,20 @@ class Trainer:
 
     # --- training ------------------------------------------------------------------------
 
-    def train(self, steps=None, *, until=None, checkpoint=None, checkpoint_every=200,
-              keep_every=None, snapshot_every=None, on_snapshot=None) -> "History":
-        """Train `steps` more steps, or on `until` the run has that many; returns the History.
+    def train(
+        self,
+        steps=None,
+        *,
+        until=None,
+        seconds=None,
+        checkpoint=None,
+        checkpoint_every=200,
+        keep_every=None,
+        snapshot_every=None,
+        on_snapshot=None,
+    ) -> "History":
+        """Train `steps` more steps, or on `until` the run has that many, or for `seconds`
+        more seconds of training (snapshots and saves not counted); returns the History.
 
         With `checkpoint`, the run is saved there every `checkpoint_every` steps and at the
         end (`keep_every` also keeps copies `<stem>-<step>.pt`). A fresh Trainer whose
@@ -118,41 +160,75 @@ class Trainer:
         Ctrl-C and SIGTERM end training between two steps, save, and raise `Interrupted`.
         A NaN or Inf raises `Diverged`, and nothing is saved after it.
         """
-        if (steps is None) == (until is None):
-            raise GanError("Pass train() either steps (how many more) or until= (the step to "
-                           "reach), not both or neither.")
-        _check_count("steps" if until is None else "until", steps if until is None else until)
-        for key, every in (("snapshot_every", snapshot_every), ("checkpoint_every",
-                           checkpoint_every), ("keep_every", keep_every)):
+        budgets = {
+            k: v
+            for k, v in (("steps", steps), ("until", until), ("seconds", seconds))
+            if v is not None
+        }
+        if len(budgets) != 1:
+            raise GanError(
+                "Pass train() one budget: steps (how many more), until= (the step to "
+                "reach) or seconds= (how long), not several or none."
+            )
+        if seconds is not None and not (_is_number(seconds) and seconds > 0):
+            raise GanError(f"seconds must be a positive number, not {seconds!r}.")
+        if seconds is None:
+            _check_count(*next(iter(budgets.items())))
+        for key, every in (
+            ("snapshot_every", snapshot_every),
+            ("checkpoint_every", checkpoint_every),
+            ("keep_every", keep_every),
+        ):
             if every is not None:
                 _check_count(key, every)
         if checkpoint is not None and self.last_save is None and Path(checkpoint).is_file():
             self._resume(Path(checkpoint), until, on_snapshot)
-        end = self.step + steps if until is None else until
+        end = until if until is not None else self.step + steps if steps is not None else math.inf
+        stop_at = math.inf if seconds is None else self.history.seconds + seconds
         log_every = 1 if self.device.type == "cpu" else 50  # reading a number back waits
         due = lambda every: every is not None and self.step % every == 0
-        bar = tqdm(total=end - self.step, desc=self.name, disable=not self.progress, leave=False)
+        bar = tqdm(
+            total=end - self.step if end < math.inf else None,
+            desc=self.name,
+            disable=not self.progress,
+            leave=False,
+        )
         self.G.train()
         self.D.train()
         tick = time.perf_counter()
         with _stop_on_signals() as stop:
             try:
-                while self.step < end and not stop:
+                while (
+                    self.step < end
+                    and not stop
+                    and self.history.seconds + time.perf_counter() - tick < stop_at
+                ):
                     sigma = self.noise.at(self.step) if self.noise else 0.0
-                    stats = train_step(self.G, self.D, self.opt_g, self.opt_d, self.batches,
-                                       self.loss, self.n_critic, sigma)
+                    stats = train_step(
+                        self.G,
+                        self.D,
+                        self.opt_g,
+                        self.opt_d,
+                        self.batches,
+                        self.loss,
+                        self.n_critic,
+                        sigma,
+                    )
                     if self.G_ema is not None:
-                        _ema_update(self.G_ema, self.G, self.ema, self.step)
+                        ema_update(self.G_ema, self.G, self.ema, self.step)
                     self.step += 1
                     self.history.images += self.batches.batch_size * self.n_critic
                     self.history.add(self.step, stats)
                     bar.update(1)
-                    snap = due(snapshot_every) or (snapshot_every and self.step == end)
+                    snap = due(snapshot_every)
                     save = checkpoint is not None and (due(checkpoint_every) or due(keep_every))
                     if snap or save or due(log_every):
                         self.history.flush()  # before any save: a NaN stops the run here
-                        bar.set_postfix(loss_d=f"{self.history['loss_d'][-1]:.3f}",
-                                        loss_g=f"{self.history['loss_g'][-1]:.3f}", refresh=False)
+                        bar.set_postfix(
+                            loss_d=f"{self.history['loss_d'][-1]:.3f}",
+                            loss_g=f"{self.history['loss_g'][-1]:.3f}",
+                            refresh=False,
+                        )
                     if snap or save:
                         self.history.seconds += _elapsed(tick, self.device)
                         if snap:
@@ -162,6 +238,8 @@ class Trainer:
                         tick = time.perf_counter()
                 self.history.seconds += _elapsed(tick, self.device)
                 self.history.flush()
+                if snapshot_every and (not self.snapshots or self.snapshots[-1][0] != self.step):
+                    self._snapshot(on_snapshot)  # the end of the run, whatever its budget
                 if checkpoint is not None and self.last_save != (Path(checkpoint), self.step):
                     self.save(checkpoint)
             except Diverged as e:
@@ -169,10 +247,15 @@ class Trainer:
             finally:
                 bar.close()
         if stop:
-            saved = (f"; {checkpoint} holds step {self.step}" if checkpoint is not None
-                     else "; nothing was saved (no checkpoint path)")
-            raise Interrupted(stop[0], f"Training stopped by {stop[0].name} between two steps "
-                                       f"at step {self.step}{saved}.")
+            saved = (
+                f"; {checkpoint} holds step {self.step}"
+                if checkpoint is not None
+                else "; nothing was saved (no checkpoint path)"
+            )
+            raise Interrupted(
+                stop[0],
+                f"Training stopped by {stop[0].name} between two steps at step {self.step}{saved}.",
+            )
         return self.history
 
     def _resume(self, path: Path, until, on_snapshot) -> None:
@@ -181,15 +264,19 @@ class Trainer:
         differ = [k for k, v in self.settings.items() if saved.get(k) != v]
         if differ:
             k = differ[0]
-            raise GanError(f"{path} holds a run with {k} {saved.get(k)!r}, not {self.settings[k]!r}; "
-                           f"delete it to start over with these settings, or pass another "
-                           f"checkpoint path.")
+            raise GanError(
+                f"{path} holds a run with {k} {saved.get(k)!r}, not {self.settings[k]!r}; "
+                f"delete it to start over with these settings, or pass another "
+                f"checkpoint path."
+            )
         self.load(path)
         total = f" of {until}" if until is not None else ""
-        left = ("nothing left to train" if until is not None and self.step >= until
-                else "going on from there")
-        print(f"Resumed {path} at step {self.step}{total}: {left} (delete the file to start "
-              f"over).")
+        left = (
+            "nothing left to train"
+            if until is not None and self.step >= until
+            else "going on from there"
+        )
+        print(f"Resumed {path} at step {self.step}{total}: {left} (delete the file to start over).")
         if on_snapshot is not None and self.snapshots:
             on_snapshot(*self.snapshots[-1])
 
@@ -226,14 +313,24 @@ class Trainer:
         rng = {"torch": torch.get_rng_state(), "order": self.batches.generator.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {"model": self.name, "step": self.step, "settings": self.settings,
-                "G": self.G.state_dict(), "D": self.D.state_dict(),
-                "G_ema": None if self.G_ema is None else self.G_ema.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "batches": self.batches.state_dict(), "rng": rng, "device": self.device.type,
-                "fixed_z": self.fixed_z.cpu(), "history": self.history.state_dict(),
-                "snapshots": [(s, _to_bytes(x)) for s, x in self.snapshots],
-                "z_dim": self.G.z_dim, "conditional": is_conditional(self.G)}
+        return {
+            "model": self.name,
+            "step": self.step,
+            "settings": self.settings,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": None if self.G_ema is None else self.G_ema.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "batches": self.batches.state_dict(),
+            "rng": rng,
+            "device": self.device.type,
+            "fixed_z": self.fixed_z.cpu(),
+            "history": self.history.state_dict(),
+            "snapshots": [(s, _to_bytes(x)) for s, x in self.snapshots],
+            "z_dim": self.G.z_dim,
+            "conditional": is_conditional(self.G),
+        }
 
     def save(self, path, *, keep=False) -> None:
         """Write the run to `path` atomically (`keep`: also to <stem>-<step>.pt). A run whose
@@ -241,8 +338,10 @@ class Trainer:
         self.history.flush()
         for name, model in (("G", self.G), ("D", self.D)):
             if not all(p.isfinite().all() for p in model.parameters()):
-                raise Diverged(f"Training diverged at step {self.step}: the weights of {name} "
-                               f"became NaN or Inf; {REMEDY}.")
+                raise Diverged(
+                    f"Training diverged at step {self.step}: the weights of {name} "
+                    f"became NaN or Inf; {REMEDY}."
+                )
         held = self.last_save[1] if self.last_save and self.last_save[0] == Path(path) else None
         try:
             checkpoint.save(self.state_dict(), path)
@@ -269,12 +368,17 @@ class Trainer:
             history = History()
             history.load_state_dict(s["history"])
         except (RuntimeError, KeyError, ValueError, TypeError, AttributeError):
-            raise GanError(f"{path} does not fit this {self.name!r} run: its weights or state "
-                           f"have other names or shapes; use a checkpoint from the same model "
-                           f"and gan_helpers version.") from None
+            raise GanError(
+                f"{path} does not fit this {self.name!r} run: its weights or state "
+                f"have other names or shapes; use a checkpoint from the same model "
+                f"and gan_helpers version."
+            ) from None
         saved = s["settings"]
-        changed = {k: (saved.get(k), v) for k, v in self.settings.items()
-                   if k != "seed" and saved.get(k) != v}
+        changed = {
+            k: (saved.get(k), v)
+            for k, v in self.settings.items()
+            if k != "seed" and saved.get(k) != v
+        }
         for opt, lr in ((self.opt_g, self.settings["lr_g"]), (self.opt_d, self.settings["lr_d"])):
             for group in opt.param_groups:  # loading the optimiser brought back the saved ones
                 group["lr"], group["betas"] = lr, tuple(self.settings["betas"])
@@ -296,6 +400,7 @@ class Trainer:
 
 # --- the runtime ---------------------------------------------------------------------------
 
+
 class Diverged(GanError):
     """A loss or a weight became NaN or Inf; the last checkpoint on disk is the last good one."""
 
@@ -315,16 +420,18 @@ class Interrupted(KeyboardInterrupt):
 class History:
     """Per-step numbers and the clock. Values arrive as device tensors and are read back in
     batches, so the loop never waits on the device for a number."""
+
     step: list = field(default_factory=list)
     values: dict = field(default_factory=lambda: {k: [] for k in STATS})
-    seconds: float = 0.0        # training wall time, snapshots and checkpoints excluded
-    images: int = 0             # real images D has seen
+    seconds: float = 0.0  # training wall time, snapshots and checkpoints excluded
+    images: int = 0  # real images D has seen
     _pending: list = field(default_factory=list, repr=False)
 
     def add(self, step: int, stats: dict) -> None:
         nan = stats["loss_d"].new_full((), math.nan)  # made on the device: no host copy
-        self._pending.append((step, torch.stack([stats.get(k, nan).detach().float()
-                                                 for k in STATS])))
+        self._pending.append(
+            (step, torch.stack([stats.get(k, nan).detach().float() for k in STATS]))
+        )
 
     def flush(self) -> None:
         """Read the pending values back; a NaN or Inf loss stops training here."""
@@ -338,8 +445,10 @@ class History:
                 self.values[k].append(v)
             for k in ("loss_d", "loss_g"):
                 if not math.isfinite(self.values[k][-1]):
-                    raise Diverged(f"Training diverged at step {step}: {k} became "
-                                   f"{self.values[k][-1]}; {REMEDY}.")
+                    raise Diverged(
+                        f"Training diverged at step {step}: {k} became "
+                        f"{self.values[k][-1]}; {REMEDY}."
+                    )
 
     def __getitem__(self, key):
         return self.values[key]
@@ -350,8 +459,12 @@ class History:
 
     def state_dict(self) -> dict:
         self.flush()
-        return {"step": self.step, "values": self.values, "seconds": self.seconds,
-                "images": self.images}
+        return {
+            "step": self.step,
+            "values": self.values,
+            "seconds": self.seconds,
+            "images": self.images,
+        }
 
     def load_state_dict(self, s: dict) -> None:
         self.step, self.values = list(s["step"]), {k: list(s["values"][k]) for k in STATS}
@@ -383,7 +496,7 @@ def _stop_on_signals():
 
 
 @torch.no_grad()
-def _ema_update(ema, model, decay, step) -> None:
+def ema_update(ema, model, decay, step) -> None:
     """ema <- d * ema + (1 - d) * model, d = min(decay, (1 + t) / (10 + t)): early on the
     average forgets the untrained weights quickly. BatchNorm's running statistics are copied."""
     d = min(decay, (1 + step) / (10 + step))

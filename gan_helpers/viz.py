@@ -1,5 +1,6 @@
 """Pictures: sample grids (also redrawn live while training), PNG bytes for widgets, curves,
 training animations, and source code shown in place."""
+
 import inspect
 import io
 from pathlib import Path
@@ -13,14 +14,21 @@ from .env import GanError
 
 def grid_image(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
     """(N, 1, H, W) in [-1, 1] -> one (H', W') grid in [0, 1] on the CPU, white lines between."""
-    g = make_grid(images.detach().cpu().float(), nrow=nrow, padding=2, pad_value=1.0,
-                  normalize=True, value_range=(-1, 1))
+    g = make_grid(
+        images.detach().cpu().float(),
+        nrow=nrow,
+        padding=2,
+        pad_value=1.0,
+        normalize=True,
+        value_range=(-1, 1),
+    )
     return g[0]
 
 
 def grid_pixels(images, nrow: int = 8, scale: int = 1):
     """The grid as a PIL greyscale image, each pixel `scale` times larger."""
     from PIL import Image
+
     img = Image.fromarray((grid_image(images, nrow) * 255).round().to(torch.uint8).numpy())
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
 
@@ -47,8 +55,9 @@ def compare_grids(named_images: dict, nrow=8, size=3.5, ncols=4):
     """Several grids, titled by their names, in rows of at most `ncols`."""
     ncols = min(ncols, len(named_images))
     nrows = -(-len(named_images) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.3) * nrows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, (size + 0.3) * nrows), squeeze=False
+    )
     for ax in axes.flat:
         ax.set_axis_off()
     for ax, (name, images) in zip(axes.flat, named_images.items()):
@@ -90,12 +99,14 @@ def smooth(values, k=25) -> list:
 def plot_history(history, title="", k=25):
     """The two losses (left) and D's outputs on real and fake (right), smoothed over k steps."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
-    panels = ((("loss_d", "D loss"), ("loss_g", "G loss")),
-              (("d_real", "D(x), real"), ("d_fake", "D(G(z)), fake")))
+    panels = (
+        (("loss_d", "D loss"), ("loss_g", "G loss")),
+        (("d_real", "D(x), real"), ("d_fake", "D(G(z)), fake")),
+    )
     for ax, curves, name in zip(axes, panels, ("losses", "discriminator outputs")):
         for key, label in curves:
             v = smooth(history[key], k)
-            ax.plot(history.step[len(history.step) - len(v):], v, label=label)
+            ax.plot(history.step[len(history.step) - len(v) :], v, label=label)
         ax.set(xlabel="step", title=f"{title} {name}".strip())
         ax.legend()
     plt.show()
@@ -116,6 +127,7 @@ def training_gif(snapshots, path=None, nrow=8, scale=2, ms_per_frame=150, hold_l
     """`Trainer.snapshots` as a looping GIF, each frame stamped with its step and the last
     held `hold_last` frames long. Returns the bytes, also written to `path` if given."""
     from PIL import Image, ImageDraw
+
     if not snapshots:
         raise GanError("There are no snapshots to animate; train with snapshot_every=N first.")
     frames = []
@@ -126,8 +138,14 @@ def training_gif(snapshots, path=None, nrow=8, scale=2, ms_per_frame=150, hold_l
         ImageDraw.Draw(frame).text((4, 1), f"step {step}", fill=0)
         frames.append(frame)
     buf = io.BytesIO()
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], loop=0,
-                   duration=[ms_per_frame] * (len(frames) - 1) + [ms_per_frame * hold_last])
+    frames[0].save(
+        buf,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        loop=0,
+        duration=[ms_per_frame] * (len(frames) - 1) + [ms_per_frame * hold_last],
+    )
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(buf.getvalue())
@@ -137,6 +155,7 @@ def training_gif(snapshots, path=None, nrow=8, scale=2, ms_per_frame=150, hold_l
 def show_training(snapshots, **kw) -> None:
     """`training_gif`, shown inline."""
     from IPython.display import Image, display
+
     display(Image(data=training_gif(snapshots, **kw), format="gif"))
 
 
@@ -145,11 +164,14 @@ def animate(frames, titles=None, interval: int = 80, size: float = 1.6):
     (T, K, 1, 28, 28): T frames of K images side by side, titled `titles`."""
     from IPython.display import HTML
     from matplotlib import animation
+
     frames = (frames.detach().cpu().float() + 1) / 2
-    fig, axes = plt.subplots(1, frames.shape[1], figsize=(size * frames.shape[1], size * 1.15),
-                             squeeze=False)
-    shown = [ax.imshow(frames[0, k, 0], cmap="gray", vmin=0, vmax=1)
-             for k, ax in enumerate(axes[0])]
+    fig, axes = plt.subplots(
+        1, frames.shape[1], figsize=(size * frames.shape[1], size * 1.15), squeeze=False
+    )
+    shown = [
+        ax.imshow(frames[0, k, 0], cmap="gray", vmin=0, vmax=1) for k, ax in enumerate(axes[0])
+    ]
     for k, ax in enumerate(axes[0]):
         ax.set_axis_off()
         if titles:

@@ -3,6 +3,7 @@
 Set before anything starts, so the kernels that nbval launches for the notebooks inherit it
 and train with their tiny smoke budgets, into a fresh runs folder.
 """
+
 import os
 import tempfile
 

@@ -7,6 +7,7 @@ process costs ~4 s of start-up (torch and torchvision), so only a few representa
 cases also run as one, side by side. The Python API cases check for a `GanError` whose
 message is one sentence.
 """
+
 import shutil
 import subprocess
 import sys
@@ -15,12 +16,11 @@ import urllib.request
 
 import pytest
 import torch
-
 from conftest import assert_one_sentence
+
 from gan_helpers import GanError, data, env
 from gan_helpers.__main__ import main
 from gan_helpers.train import Trainer
-
 
 HAS_CUDA = torch.cuda.is_available()
 HAS_MPS = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
@@ -39,8 +39,12 @@ def world(tmp_path_factory):
     (root / "folder" / "notes.txt").write_text("my notes\n")
     (root / "truncated.pt").write_bytes((root / "mlp-run/checkpoint.pt").read_bytes()[:1000])
     (root / "weights.txt").write_text("not weights\n")
-    for name, files in (("empty", []), ("half", ["t10k-labels-idx1-ubyte.gz"]),
-                        ("bad-idx", ["t10k-labels-idx1-ubyte.gz"]), ("bad-gz", [])):
+    for name, files in (
+        ("empty", []),
+        ("half", ["t10k-labels-idx1-ubyte.gz"]),
+        ("bad-idx", ["t10k-labels-idx1-ubyte.gz"]),
+        ("bad-gz", []),
+    ):
         raw = root / name / "MNIST" / "raw"
         raw.mkdir(parents=True)
         for f in files:
@@ -54,8 +58,10 @@ def world(tmp_path_factory):
 @pytest.fixture
 def offline(monkeypatch):
     """Missing data must fail the same way on a machine with internet: no download."""
+
     def refuse(*args, **kwargs):
         raise urllib.error.URLError("offline for this test")
+
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
 
@@ -79,49 +85,102 @@ CLI_CASES = [
     ("zero learning rate", "train mlp --out {world}/new --lr 0", "--lr: must be a positive"),
     ("negative learning rate", "train mlp --out {world}/new --lr -0.001", "--lr: must be a"),
     ("nan learning rate", "train mlp --out {world}/new --lr nan", "--lr: must be a positive"),
-    ("batch larger than the data", "train mlp --out {world}/new --batch-size 20000",
-     "batch size 20000 is larger than the 8000 images"),
-    pytest.param("cuda where there is none", "train mlp --out {world}/new --device cuda",
-                 "CUDA was asked for", marks=pytest.mark.skipif(HAS_CUDA, reason="has CUDA")),
-    pytest.param("mps where there is none", "train mlp --out {world}/new --device mps",
-                 "MPS was asked for", marks=pytest.mark.skipif(HAS_MPS, reason="has MPS")),
+    (
+        "batch larger than the data",
+        "train mlp --out {world}/new --batch-size 20000",
+        "batch size 20000 is larger than the 8000 images",
+    ),
+    pytest.param(
+        "cuda where there is none",
+        "train mlp --out {world}/new --device cuda",
+        "CUDA was asked for",
+        marks=pytest.mark.skipif(HAS_CUDA, reason="has CUDA"),
+    ),
+    pytest.param(
+        "mps where there is none",
+        "train mlp --out {world}/new --device mps",
+        "MPS was asked for",
+        marks=pytest.mark.skipif(HAS_MPS, reason="has MPS"),
+    ),
     ("unknown device", "train mlp --out {world}/new --device tpu", "Unknown device 'tpu'"),
-    ("data root that does not exist", "train mlp --out {world}/new --data-root {world}/nowhere",
-     "No mnist data in"),
-    ("data root without files", "train mlp --out {world}/new --data-root {world}/empty",
-     "No mnist data in"),
-    ("data root lacking a file", "train mlp --out {world}/new --data-root {world}/half",
-     "No mnist data in"),
-    ("corrupt data file", "train mlp --out {world}/new --data-root {world}/bad-idx",
-     "could not be read"),
-    ("corrupt data archive", "train mlp --out {world}/new --data-root {world}/bad-gz",
-     "could not be unpacked"),
-    ("--out holds another model's run", "train dcgan --out {world}/mlp-run",
-     "holds a 'mlp' run, not 'dcgan'"),
-    ("--resume into another model's run", "train dcgan --out {world}/mlp-run --resume",
-     "holds a 'mlp' run, not 'dcgan'"),
+    (
+        "data root that does not exist",
+        "train mlp --out {world}/new --data-root {world}/nowhere",
+        "No mnist data in",
+    ),
+    (
+        "data root without files",
+        "train mlp --out {world}/new --data-root {world}/empty",
+        "No mnist data in",
+    ),
+    (
+        "data root lacking a file",
+        "train mlp --out {world}/new --data-root {world}/half",
+        "No mnist data in",
+    ),
+    (
+        "corrupt data file",
+        "train mlp --out {world}/new --data-root {world}/bad-idx",
+        "could not be read",
+    ),
+    (
+        "corrupt data archive",
+        "train mlp --out {world}/new --data-root {world}/bad-gz",
+        "could not be unpacked",
+    ),
+    (
+        "--out holds another model's run",
+        "train dcgan --out {world}/mlp-run",
+        "holds a 'mlp' run, not 'dcgan'",
+    ),
+    (
+        "--resume into another model's run",
+        "train dcgan --out {world}/mlp-run --resume",
+        "holds a 'mlp' run, not 'dcgan'",
+    ),
     ("--out holds this model's run", "train mlp --out {world}/mlp-run", "pass --resume"),
     ("--out holds other files", "train mlp --out {world}/folder", "is not empty"),
     ("--out is a file", "train mlp --out {world}/weights.txt", "is a file"),
-    ("--resume with nothing to resume", "train mlp --out {world}/new --resume",
-     "no {world}/new/checkpoint.pt to resume"),
-    ("--label on an unconditional model",
-     "sample {world}/mlp-run/checkpoint.pt --n 4 --out {world}/x.pt --label 3",
-     "--label needs a conditional model"),
-    ("--label above 9",
-     "sample {world}/cgan-run/checkpoint.pt --n 4 --out {world}/x.pt --label 10",
-     "labels must be 4 digits from 0 to 9, one per sample; got [10, 10, 10, 10]"),
-    ("--label below 0",
-     "sample {world}/cgan-run/checkpoint.pt --n 4 --out {world}/x.pt --label -1",
-     "labels must be 4 digits from 0 to 9, one per sample; got [-1, -1, -1, -1]"),
-    ("zero samples", "sample {world}/mlp-run/checkpoint.pt --n 0 --out {world}/x.pt",
-     "--n: must be positive"),
-    ("missing checkpoint", "sample {world}/nowhere.pt --n 4 --out {world}/x.pt",
-     "no checkpoint at {world}/nowhere.pt"),
-    ("truncated checkpoint", "sample {world}/truncated.pt --n 4 --out {world}/x.pt",
-     "{world}/truncated.pt is truncated or corrupted"),
-    ("not a checkpoint", "sample {world}/weights.txt --n 4 --out {world}/x.pt",
-     "{world}/weights.txt is not a checkpoint"),
+    (
+        "--resume with nothing to resume",
+        "train mlp --out {world}/new --resume",
+        "no {world}/new/checkpoint.pt to resume",
+    ),
+    (
+        "--label on an unconditional model",
+        "sample {world}/mlp-run/checkpoint.pt --n 4 --out {world}/x.pt --label 3",
+        "--label needs a conditional model",
+    ),
+    (
+        "--label above 9",
+        "sample {world}/cgan-run/checkpoint.pt --n 4 --out {world}/x.pt --label 10",
+        "labels must be 4 digits from 0 to 9, one per sample; got [10, 10, 10, 10]",
+    ),
+    (
+        "--label below 0",
+        "sample {world}/cgan-run/checkpoint.pt --n 4 --out {world}/x.pt --label -1",
+        "labels must be 4 digits from 0 to 9, one per sample; got [-1, -1, -1, -1]",
+    ),
+    (
+        "zero samples",
+        "sample {world}/mlp-run/checkpoint.pt --n 0 --out {world}/x.pt",
+        "--n: must be positive",
+    ),
+    (
+        "missing checkpoint",
+        "sample {world}/nowhere.pt --n 4 --out {world}/x.pt",
+        "no checkpoint at {world}/nowhere.pt",
+    ),
+    (
+        "truncated checkpoint",
+        "sample {world}/truncated.pt --n 4 --out {world}/x.pt",
+        "{world}/truncated.pt is truncated or corrupted",
+    ),
+    (
+        "not a checkpoint",
+        "sample {world}/weights.txt --n 4 --out {world}/x.pt",
+        "{world}/weights.txt is not a checkpoint",
+    ),
 ]
 
 
@@ -136,10 +195,14 @@ def _run_in_process(argv):
         return e.code
 
 
-@pytest.mark.parametrize("case, template, says", CLI_CASES, ids=[
-    c.values[0] if hasattr(c, "values") else c[0] for c in CLI_CASES])
-def test_the_command_line_answers_one_sentence(case, template, says, world, offline, capsys,
-                                               recwarn):
+@pytest.mark.parametrize(
+    "case, template, says",
+    CLI_CASES,
+    ids=[c.values[0] if hasattr(c, "values") else c[0] for c in CLI_CASES],
+)
+def test_the_command_line_answers_one_sentence(
+    case, template, says, world, offline, capsys, recwarn
+):
     before = _user_files(world)
     rc = _run_in_process(_argv(template, world))
     err = capsys.readouterr().err
@@ -147,8 +210,8 @@ def test_the_command_line_answers_one_sentence(case, template, says, world, offl
     assert err.startswith("error: "), err
     assert_one_sentence(err)
     assert says.format(world=world) in err
-    assert not [str(w.message) for w in recwarn]   # a warning would be a second line
-    assert _user_files(world) == before             # nothing of the user's was touched
+    assert not [str(w.message) for w in recwarn]  # a warning would be a second line
+    assert _user_files(world) == before  # nothing of the user's was touched
     assert not (world / "new").exists()
 
 
@@ -158,10 +221,15 @@ REAL_PROCESS_CASES = ["zero steps", "batch larger than the data", "truncated che
 def test_a_real_process_prints_the_same_one_line(world):
     """The same through `python -m gan_helpers`, where a stray warning or print would show."""
     cases = {c[0]: c for c in CLI_CASES if isinstance(c, tuple) and c[0] in REAL_PROCESS_CASES}
-    procs = {name: subprocess.Popen([sys.executable, "-m", "gan_helpers",
-                                     *_argv(template, world)], text=True,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for name, template, _ in cases.values()}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "gan_helpers", *_argv(template, world)],
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name, template, _ in cases.values()
+    }
     for name, proc in procs.items():
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 2, (name, err)
@@ -170,6 +238,7 @@ def test_a_real_process_prints_the_same_one_line(world):
 
 
 # --- the Python API that notebooks use ------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -192,36 +261,66 @@ API_CASES = [
     ("zero steps", lambda d, w: _mlp(d).train(0), "steps must be a positive whole number"),
     ("negative steps", lambda d, w: _mlp(d).train(-5), "steps must be a positive whole number"),
     ("fractional steps", lambda d, w: _mlp(d).train(2.5), "steps must be a positive whole"),
-    pytest.param("cuda where there is none", lambda d, w: _mlp(d, device="cuda"),
-                 "CUDA was asked for", marks=pytest.mark.skipif(HAS_CUDA, reason="has CUDA")),
-    pytest.param("mps where there is none", lambda d, w: data.load(device="mps"),
-                 "MPS was asked for", marks=pytest.mark.skipif(HAS_MPS, reason="has MPS")),
-    ("data root that does not exist", lambda d, w: data.load(root=w / "nowhere"),
-     "No mnist data in"),
+    pytest.param(
+        "cuda where there is none",
+        lambda d, w: _mlp(d, device="cuda"),
+        "CUDA was asked for",
+        marks=pytest.mark.skipif(HAS_CUDA, reason="has CUDA"),
+    ),
+    pytest.param(
+        "mps where there is none",
+        lambda d, w: data.load(device="mps"),
+        "MPS was asked for",
+        marks=pytest.mark.skipif(HAS_MPS, reason="has MPS"),
+    ),
+    (
+        "data root that does not exist",
+        lambda d, w: data.load(root=w / "nowhere"),
+        "No mnist data in",
+    ),
     ("corrupt data file", lambda d, w: data.load(root=w / "bad-idx"), "could not be read"),
-    ("labels for an unconditional model", lambda d, w: _mlp(d).sample(2, labels=[3, 3]),
-     "is not conditional"),
-    ("label outside 0-9", lambda d, w: Trainer.from_recipe("cgan", d).sample(
-        2, labels=[3, 10]), "digits from 0 to 9"),
-    ("another model's checkpoint", lambda d, w: Trainer.from_recipe(
-        "dcgan", d).load(w / "mlp-run/checkpoint.pt"),
-     "holds a 'mlp' run, not 'dcgan'"),
-    ("another model's checkpoint to resume", lambda d, w: Trainer.from_recipe(
-        "dcgan", d).train(until=5, checkpoint=w / "mlp-run/checkpoint.pt"),
-     "holds a 'mlp' run, not 'dcgan'"),
+    (
+        "labels for an unconditional model",
+        lambda d, w: _mlp(d).sample(2, labels=[3, 3]),
+        "is not conditional",
+    ),
+    (
+        "label outside 0-9",
+        lambda d, w: Trainer.from_recipe("cgan", d).sample(2, labels=[3, 10]),
+        "digits from 0 to 9",
+    ),
+    (
+        "another model's checkpoint",
+        lambda d, w: Trainer.from_recipe("dcgan", d).load(w / "mlp-run/checkpoint.pt"),
+        "holds a 'mlp' run, not 'dcgan'",
+    ),
+    (
+        "another model's checkpoint to resume",
+        lambda d, w: Trainer.from_recipe("dcgan", d).train(
+            until=5, checkpoint=w / "mlp-run/checkpoint.pt"
+        ),
+        "holds a 'mlp' run, not 'dcgan'",
+    ),
     ("unknown speed option", lambda d, w: _mlp(d, speed=["turbo"]), "Unknown speed option"),
     ("ema outside (0, 1)", lambda d, w: _mlp(d, ema=1.5), "ema must be a decay between 0"),
-    ("noise that is not a schedule", lambda d, w: _mlp(d, noise=0.1),
-     "noise must be an InstanceNoise"),
-    ("steps and until", lambda d, w: _mlp(d).train(3, until=5), "either steps"),
-    ("neither steps nor until", lambda d, w: _mlp(d).train(), "either steps"),
+    (
+        "noise that is not a schedule",
+        lambda d, w: _mlp(d, noise=0.1),
+        "noise must be an InstanceNoise",
+    ),
+    ("steps and until", lambda d, w: _mlp(d).train(3, until=5), "one budget"),
+    ("negative seconds", lambda d, w: _mlp(d).train(seconds=-1), "seconds must be a positive"),
+    ("no budget", lambda d, w: _mlp(d).train(), "one budget"),
     ("unknown split", lambda d, w: data.load(split="test"), "Unknown split 'test'"),
     ("Google Drive off Colab", lambda d, w: env.run_dir("x", drive=True), "only Colab has"),
 ]
 
 
-@pytest.mark.parametrize("case, call, says", API_CASES, ids=[
-    c.values[0] if hasattr(c, "values") else c[0] for c in API_CASES])
+@pytest.mark.parametrize(
+    "case, call, says",
+    API_CASES,
+    ids=[c.values[0] if hasattr(c, "values") else c[0] for c in API_CASES],
+)
 def test_the_python_api_raises_one_sentence(case, call, says, digits, world, offline):
     with pytest.raises(GanError) as e:
         call(digits, world)

@@ -14,6 +14,7 @@ committed notebook is never written; the test checks that it is byte for byte th
 Without Chromium or Playwright the test is skipped, except where the environment variable CI
 is set (`.ci/run` sets it): there a missing tool is a failure, so CI cannot pass by skipping.
 """
+
 import hashlib
 import json
 import os
@@ -33,17 +34,28 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "notebooks/06_latent_space.ipynb"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SETTINGS = {  # JupyterLab user settings for this run only
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings":
-        {"windowingMode": "none", "autoStartDefaultKernel": True},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-        {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
+        "windowingMode": "none",
+        "autoStartDefaultKernel": True,
+    },
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
 }
-RUN_TIMEOUT_S = 75           # the notebook in smoke mode, kernel start included
+RUN_TIMEOUT_S = 75  # the notebook in smoke mode, kernel start included
 KEY_PRESSES = 10
 
 
@@ -114,19 +126,35 @@ def jupyter_lab(folder: Path):
     """(base URL, token) of a JupyterLab serving the repository, its state kept in `folder`."""
     port, token = _free_port(), secrets.token_hex(16)
     _write_settings(folder / "settings")
-    env = dict(os.environ, GAN_SMOKE="1",
-               JUPYTERLAB_SETTINGS_DIR=str(folder / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(folder / "workspaces"),
-               JUPYTER_RUNTIME_DIR=str(folder / "runtime"),
-               JUPYTER_DATA_DIR=str(folder / "data"),       # notebook signatures, secrets
-               JUPYTER_CONFIG_DIR=str(folder / "config"))   # no user config interferes
+    env = dict(
+        os.environ,
+        GAN_SMOKE="1",
+        JUPYTERLAB_SETTINGS_DIR=str(folder / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(folder / "workspaces"),
+        JUPYTER_RUNTIME_DIR=str(folder / "runtime"),
+        JUPYTER_DATA_DIR=str(folder / "data"),  # notebook signatures, secrets
+        JUPYTER_CONFIG_DIR=str(folder / "config"),
+    )  # no user config interferes
     log_path = folder / "jupyter.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-             "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
-             f"--FileCheckpoints.checkpoint_dir={folder / 'checkpoints'}"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                "--allow-root",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                f"--IdentityProvider.token={token}",
+                f"--FileCheckpoints.checkpoint_dir={folder / 'checkpoints'}",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_for_server(f"{base}/api/status?token={token}", proc)
@@ -165,16 +193,22 @@ WATCH = """img => {
 def test_slider_moves_the_picture_in_jupyterlab(tmp_path):
     _require_browser()
     from playwright.sync_api import sync_playwright
+
     before = _digest(ROOT / NOTEBOOK)
     with jupyter_lab(tmp_path) as (base, token), sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
         try:
             page = browser.new_page()
             page.set_default_timeout(30_000)
-            ran_s = _open_and_run_all(page, f"{base}/lab/tree/{NOTEBOOK}?reset&token={token}",
-                                      tmp_path / "notebook.png")
+            ran_s = _open_and_run_all(
+                page, f"{base}/lab/tree/{NOTEBOOK}?reset&token={token}", tmp_path / "notebook.png"
+            )
             image = page.locator("img.widget-image").first
             image.scroll_into_view_if_needed()
             assert image.evaluate("img => img.naturalWidth") > 0, "the widget image is empty"
@@ -184,8 +218,10 @@ def test_slider_moves_the_picture_in_jupyterlab(tmp_path):
             page.locator(".widget-hbox").first.screenshot(path=str(tmp_path / "explorer.png"))
         finally:
             browser.close()
-    print(f"notebook ran in {ran_s:.0f} s; key press to new picture: median "
-          f"{statistics.median(round_trips):.0f} ms over {len(round_trips)} presses")
+    print(
+        f"notebook ran in {ran_s:.0f} s; key press to new picture: median "
+        f"{statistics.median(round_trips):.0f} ms over {len(round_trips)} presses"
+    )
     assert shot_after != shot_before, "the slider moved but the rendered picture did not change"
     assert _digest(ROOT / NOTEBOOK) == before, "the test must not save the notebook"
 

@@ -1,5 +1,6 @@
 """Checkpoints that cannot be corrupted by a crash, exploited by a crafted file, or saved
 after training blew up; and one clear sentence for every file that is not a good one."""
+
 import errno
 import os
 import pickle
@@ -10,12 +11,11 @@ import textwrap
 
 import pytest
 import torch
-
 from conftest import assert_one_sentence
+
 from gan_helpers import GanError, checkpoint, data, losses, models
 from gan_helpers.__main__ import main
 from gan_helpers.train import Diverged, Trainer
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -56,16 +56,35 @@ DIE_IN_SECOND_SAVE = textwrap.dedent("""
 
 def test_a_process_killed_mid_save_leaves_the_previous_checkpoint(tmp_path, capsys):
     ckpt = tmp_path / "checkpoint.pt"
-    died = subprocess.run([sys.executable, "-c", DIE_IN_SECOND_SAVE, str(ckpt)],
-                          env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True)
+    died = subprocess.run(
+        [sys.executable, "-c", DIE_IN_SECOND_SAVE, str(ckpt)],
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        capture_output=True,
+    )
     assert died.returncode == 9, died.stderr.decode()
-    assert checkpoint.load(ckpt, model="mlp")["step"] == 2   # the previous save, whole
-    (half,) = tmp_path.glob("checkpoint.pt.*.tmp")          # the interrupted save
+    assert checkpoint.load(ckpt, model="mlp")["step"] == 2  # the previous save, whole
+    (half,) = tmp_path.glob("checkpoint.pt.*.tmp")  # the interrupted save
     with pytest.raises(GanError, match="truncated or corrupted"):
-        checkpoint.load(half)                                # never read as a checkpoint
+        checkpoint.load(half)  # never read as a checkpoint
     # the same command with --resume goes on from step 2 and clears the leftover
-    assert main(["train", "mlp", "--out", str(tmp_path), "--resume", "--steps", "4",
-                 "--batch-size", "16", "--checkpoint-every", "2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "mlp",
+                "--out",
+                str(tmp_path),
+                "--resume",
+                "--steps",
+                "4",
+                "--batch-size",
+                "16",
+                "--checkpoint-every",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert "step 2 of 4" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "samples.png"]
 
@@ -80,6 +99,7 @@ def _disk_fills_after(monkeypatch, free):
         left[0] -= n
         if n < len(data):
             raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(checkpoint, "_write_all", write_all)
 
 
@@ -107,10 +127,12 @@ def test_a_disk_that_fills_during_training_loses_nothing(tmp_path, monkeypatch, 
     assert main([*argv, "--out", str(full)]) == 2
     err = capsys.readouterr().err
     assert_one_sentence(err)
-    assert err.strip() == (f"error: The disk is full: {full / 'checkpoint.pt'} could not be "
-                           f"written at step 4, and it still holds step 2; free some space, "
-                           f"then run the same command with --resume.")
-    assert sorted(p.name for p in full.iterdir()) == ["checkpoint.pt"]   # no temporary file
+    assert err.strip() == (
+        f"error: The disk is full: {full / 'checkpoint.pt'} could not be "
+        f"written at step 4, and it still holds step 2; free some space, "
+        f"then run the same command with --resume."
+    )
+    assert sorted(p.name for p in full.iterdir()) == ["checkpoint.pt"]  # no temporary file
     monkeypatch.undo()
     assert main([*argv, "--out", str(full), "--resume"]) == 0
     a, b = (checkpoint.load(d / "checkpoint.pt") for d in (whole, full))
@@ -119,6 +141,7 @@ def test_a_disk_that_fills_during_training_loses_nothing(tmp_path, monkeypatch, 
 
 
 # --- loading that cannot be exploited -----------------------------------------------------
+
 
 class Payload:
     """Unpickling this calls open(marker, "w"): code run by merely loading a file."""
@@ -131,15 +154,14 @@ class Payload:
 
 
 def _craft(kind, path, marker):
-    if kind == "torch.save":   # the zip format, shaped like a real checkpoint
+    if kind == "torch.save":  # the zip format, shaped like a real checkpoint
         torch.save({"format": checkpoint.FORMAT, "model": "mlp", "G": Payload(marker)}, path)
-    else:                      # a bare pickle, as torch's legacy format reads it
+    else:  # a bare pickle, as torch's legacy format reads it
         path.write_bytes(pickle.dumps(Payload(marker), protocol=2))
 
 
 @pytest.mark.parametrize("kind", ["torch.save", "pickle"])
-def test_a_crafted_checkpoint_is_refused_and_its_payload_never_runs(kind, tmp_path, digits,
-                                                                  capsys):
+def test_a_crafted_checkpoint_is_refused_and_its_payload_never_runs(kind, tmp_path, digits, capsys):
     marker, evil = tmp_path / "payload-ran", tmp_path / "checkpoint.pt"
     _craft(kind, evil, marker)
     with pytest.raises(GanError) as e:
@@ -161,13 +183,14 @@ def test_a_crafted_checkpoint_is_refused_and_its_payload_never_runs(kind, tmp_pa
 
 # --- damaged, foreign and mismatched files ------------------------------------------------
 
+
 def _damaged(kind, good, tmp_path, digits):
     """A file that is not a good checkpoint of `mlp`, made from the good one at `good`."""
     path = tmp_path / "checkpoint.pt"
     raw = good.read_bytes()
     if kind == "truncated":
         path.write_bytes(raw[: len(raw) // 2])
-    elif kind == "corrupted":      # garbage over the zip's index at the end
+    elif kind == "corrupted":  # garbage over the zip's index at the end
         path.write_bytes(raw[:-200] + bytes(200))
     elif kind == "empty":
         path.write_bytes(b"")
@@ -179,7 +202,7 @@ def _damaged(kind, good, tmp_path, digits):
         torch.save(torch.zeros(3), path)
     elif kind == "another model":
         Trainer.from_recipe("dcgan", digits).save(path)
-    elif kind == "other shapes":   # says mlp, but its weights are another network's
+    elif kind == "other shapes":  # says mlp, but its weights are another network's
         state = checkpoint.load(good)
         state["G"] = models.DeepMLPGenerator().state_dict()
         checkpoint.save(state, path)
@@ -205,8 +228,7 @@ PROBLEMS = {
 
 
 @pytest.mark.parametrize("kind", PROBLEMS)
-def test_a_bad_checkpoint_gets_one_sentence_naming_the_file(kind, tmp_path, mlp_checkpoint,
-                                                            digits):
+def test_a_bad_checkpoint_gets_one_sentence_naming_the_file(kind, tmp_path, mlp_checkpoint, digits):
     path = _damaged(kind, mlp_checkpoint, tmp_path, digits)
     with pytest.raises(GanError) as e:
         Trainer.from_recipe("mlp", digits).load(path)
@@ -216,6 +238,7 @@ def test_a_bad_checkpoint_gets_one_sentence_naming_the_file(kind, tmp_path, mlp_
 
 
 # --- the divergence guard -----------------------------------------------------------------
+
 
 class BlowsUpAt(losses.BCE):
     """The BCE loss, except that the discriminator's loss is NaN at one step."""
@@ -232,8 +255,14 @@ class BlowsUpAt(losses.BCE):
 
 def _toy(loss=None, **kw):
     torch.manual_seed(0)
-    return Trainer(models.ToyGenerator(), models.ToyDiscriminator(),
-                   data.ring_of_gaussians(64), loss=loss, batch_size=16, **kw)
+    return Trainer(
+        models.ToyGenerator(),
+        models.ToyDiscriminator(),
+        data.ring_of_gaussians(64),
+        loss=loss,
+        batch_size=16,
+        **kw,
+    )
 
 
 def test_a_nan_loss_stops_training_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -242,14 +271,15 @@ def test_a_nan_loss_stops_training_at_once_and_keeps_the_last_good_checkpoint(tm
         t.train(20, checkpoint=ckpt, checkpoint_every=3, keep_every=3)
     assert str(e.value) == (
         f"Training diverged at step 5: loss_d became nan; try a lower learning rate, or a "
-        f"gradient penalty (the wgan-gp loss); {ckpt} keeps step 3, the last good one.")
+        f"gradient penalty (the wgan-gp loss); {ckpt} keeps step 3, the last good one."
+    )
     assert_one_sentence(str(e.value))
-    assert t.step == 5                                  # stopped at once
+    assert t.step == 5  # stopped at once
     kept = checkpoint.load(ckpt)
     assert kept["step"] == 3
     assert all(w.isfinite().all() for w in kept["D"].values())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-3.pt", "checkpoint.pt"]
-    with pytest.raises(Diverged):                       # nor can it be saved by hand
+    with pytest.raises(Diverged):  # nor can it be saved by hand
         t.save(tmp_path / "later.pt")
     assert not (tmp_path / "later.pt").exists()
 
@@ -268,14 +298,31 @@ def test_weights_broken_by_a_step_are_never_saved(tmp_path):
 
 def test_an_absurd_learning_rate_stops_the_command_with_one_sentence(tmp_path, capsys):
     out = tmp_path / "run"
-    rc = main(["train", "mlp", "--out", str(out), "--steps", "30", "--batch-size", "16",
-               "--lr", "1e10", "--checkpoint-every", "1"])
+    rc = main(
+        [
+            "train",
+            "mlp",
+            "--out",
+            str(out),
+            "--steps",
+            "30",
+            "--batch-size",
+            "16",
+            "--lr",
+            "1e10",
+            "--checkpoint-every",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert_one_sentence(err)
-    blew_up = re.match(r"error: Training diverged at step (\d+): (loss_[dg] became \S*nan|"
-                       r"loss_[dg] became \S*inf|the weights of [GD] became NaN or Inf); "
-                       r"try a lower learning rate, or a gradient penalty", err)
+    blew_up = re.match(
+        r"error: Training diverged at step (\d+): (loss_[dg] became \S*nan|"
+        r"loss_[dg] became \S*inf|the weights of [GD] became NaN or Inf); "
+        r"try a lower learning rate, or a gradient penalty",
+        err,
+    )
     assert blew_up, err
     if (out / "checkpoint.pt").exists():  # on this CPU: the weights break at step 2
         kept = checkpoint.load(out / "checkpoint.pt")

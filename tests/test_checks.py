@@ -1,5 +1,6 @@
 """Each chapter's final check fails on the failure its chapter is about: fed a collapsed
 generator, a stalled game or a generator that ignores its labels, it raises."""
+
 import pytest
 import torch
 from torch import nn
@@ -23,11 +24,14 @@ class Copier(nn.Module):
 @pytest.fixture(scope="module")
 def judged():
     train = data.load()
-    return {"collapsed": metrics.evaluate(Copier(train.x[train.y == 7][:1])),
-            "three digits": metrics.evaluate(Copier(torch.cat(
-                [train.x[train.y == k][:30] for k in (1, 4, 7)]))),
-            "real": metrics.evaluate(train.x[:metrics.default_n()]),
-            "noise": metrics.evaluate(torch.rand(metrics.default_n(), 1, 28, 28) * 2 - 1)}
+    return {
+        "collapsed": metrics.evaluate(Copier(train.x[train.y == 7][:1])),
+        "three digits": metrics.evaluate(
+            Copier(torch.cat([train.x[train.y == k][:30] for k in (1, 4, 7)]))
+        ),
+        "real": metrics.evaluate(train.x[: metrics.default_n()]),
+        "noise": metrics.evaluate(torch.rand(metrics.default_n(), 1, 28, 28) * 2 - 1),
+    }
 
 
 @pytest.mark.parametrize("smoke", ["1", ""])
@@ -60,8 +64,9 @@ def _history(d_fake, d_real=None, penalty=None):
     h = History()
     n = len(d_fake)
     h.step = list(range(1, n + 1))
-    h.values.update(d_fake=list(d_fake), d_real=list(d_real or [0.5] * n),
-                    penalty=list(penalty or [0.0] * n))
+    h.values.update(
+        d_fake=list(d_fake), d_real=list(d_real or [0.5] * n), penalty=list(penalty or [0.0] * n)
+    )
     return h
 
 
@@ -69,26 +74,32 @@ def test_saturation_fails_when_the_saturating_run_is_not_stuck_or_the_other_does
     stuck, learning = _history([0.001] * 100), _history([0.3] * 100)
     checks.saturation(stuck, learning)
     with pytest.raises(AssertionError, match="stall did not show"):
-        checks.saturation(learning, learning)          # the saturating run got a signal
+        checks.saturation(learning, learning)  # the saturating run got a signal
     with pytest.raises(AssertionError, match="stall did not show"):
-        checks.saturation(stuck, stuck)                # both stuck: nothing learned
+        checks.saturation(stuck, stuck)  # both stuck: nothing learned
 
 
-def test_wasserstein_fails_a_critic_whose_estimate_does_not_fall():
-    falling = _history(d_fake=[0.0] * 100, d_real=[30 - 0.29 * i for i in range(100)],
-                       penalty=[0.5 - 0.0049 * i for i in range(100)])
+@pytest.mark.parametrize("smoke", ["1", ""])
+def test_wasserstein_fails_a_critic_whose_estimate_does_not_fall(smoke, monkeypatch):
+    monkeypatch.setenv("GAN_SMOKE", smoke)
+    falling = _history(
+        d_fake=[0.0] * 100,
+        d_real=[30 - 0.29 * i for i in range(100)],
+        penalty=[0.5 - 0.0049 * i for i in range(100)],
+    )
     checks.wasserstein(falling)
     flat = _history(d_fake=[0.0] * 100, d_real=[30.0] * 100, penalty=[0.01] * 100)
     with pytest.raises(AssertionError, match="did not settle"):
         checks.wasserstein(flat)
-    unsettled = _history(d_fake=[0.0] * 100, d_real=[30 - 0.29 * i for i in range(100)],
-                         penalty=[2.0] * 100)
+    unsettled = _history(
+        d_fake=[0.0] * 100, d_real=[30 - 0.29 * i for i in range(100)], penalty=[2.0] * 100
+    )
     with pytest.raises(AssertionError, match="did not settle"):
         checks.wasserstein(unsettled)
 
 
 def test_follows_labels_fails_a_generator_that_ignores_its_labels():
-    always_three = torch.tensor([0.0] * 3 + [1.0] + [0.0] * 6)   # every label drew a 3
+    always_three = torch.tensor([0.0] * 3 + [1.0] + [0.0] * 6)  # every label drew a 3
     with pytest.raises(AssertionError, match="only 10%"):
         checks.follows_labels(always_three, floor=0.8)
     checks.follows_labels(torch.full((10,), 0.95), floor=0.8)

@@ -1,4 +1,5 @@
 """The command line round trip: train writes a resumable run, sample reads it back."""
+
 import re
 import subprocess
 import sys
@@ -7,8 +8,9 @@ import torch
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "gan_helpers", *args],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "gan_helpers", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_train_then_sample(tmp_path):
@@ -30,13 +32,39 @@ def test_conditional_sample_draws_the_label_asked_for(tmp_path):
     out = tmp_path / "cgan"
     assert run("train", "cgan", "--out", str(out), "--steps", "2").returncode == 0
     ckpt = str(out / "checkpoint.pt")
-    assert run("sample", ckpt, "--n", "4", "--label", "7", "--seed", "1",
-               "--out", str(tmp_path / "a.pt")).returncode == 0
-    assert run("sample", ckpt, "--n", "4", "--label", "3", "--seed", "1",
-               "--out", str(tmp_path / "b.pt")).returncode == 0
+    assert (
+        run(
+            "sample",
+            ckpt,
+            "--n",
+            "4",
+            "--label",
+            "7",
+            "--seed",
+            "1",
+            "--out",
+            str(tmp_path / "a.pt"),
+        ).returncode
+        == 0
+    )
+    assert (
+        run(
+            "sample",
+            ckpt,
+            "--n",
+            "4",
+            "--label",
+            "3",
+            "--seed",
+            "1",
+            "--out",
+            str(tmp_path / "b.pt"),
+        ).returncode
+        == 0
+    )
     a, b = (torch.load(tmp_path / f, weights_only=True) for f in ("a.pt", "b.pt"))
-    assert a.shape == (4, 1, 28, 28)          # cropped from the 32x32 generator
-    assert not torch.equal(a, b)              # same noise, another label: another image
+    assert a.shape == (4, 1, 28, 28)  # cropped from the 32x32 generator
+    assert not torch.equal(a, b)  # same noise, another label: another image
 
 
 def test_unknown_model_is_one_sentence(tmp_path):

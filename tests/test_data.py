@@ -1,4 +1,5 @@
 """The data path: one normalised tensor, batches by permutation, and clear errors."""
+
 import shutil
 from pathlib import Path
 
@@ -6,8 +7,7 @@ import pytest
 import torch
 
 from gan_helpers import data
-from gan_helpers.env import GanError
-from gan_helpers.env import data_root
+from gan_helpers.env import GanError, data_root
 
 MNIST_RAW = data_root() / "MNIST" / "raw"
 FASHION_DEB = Path("/usr/share/datasets/fashion-mnist")
@@ -36,7 +36,7 @@ def test_offline_the_test_split_is_cut_into_training_and_held_out_digits(mnist):
         return
     assert len(held) == 2_000 and "held-out" in held.name and "train" in mnist.name
     both = torch.cat([mnist.x, held.x]).flatten(1)
-    assert len(torch.unique(both, dim=0)) >= 9_990   # MNIST repeats a few images itself
+    assert len(torch.unique(both, dim=0)) >= 9_990  # MNIST repeats a few images itself
     ordered = data.torchvision_dataset("mnist")
     assert sorted((mnist.y.tolist() + held.y.tolist())) == sorted(ordered.targets.tolist())
 
@@ -96,10 +96,10 @@ def test_batches_are_full_permutations(mnist):
     small = data.Images(mnist.x[:100], mnist.y[:100], "first 100")
     b = data.Batches(small, 30, torch.Generator().manual_seed(0))
     seen = torch.cat([b.next()[1] for _ in range(3)])
-    assert len(seen) == 90                       # three full batches; the last 10 wait
+    assert len(seen) == 90  # three full batches; the last 10 wait
     first_pass = b.perm.clone()
     assert sorted(first_pass.tolist()) == list(range(100))
-    x, _ = b.next()                              # a new pass starts, never a short batch
+    x, _ = b.next()  # a new pass starts, never a short batch
     assert len(x) == 30 and not torch.equal(b.perm, first_pass)
 
 
@@ -107,6 +107,7 @@ def test_batches_follow_the_seed(mnist):
     def order(seed):
         b = data.Batches(mnist, 64, torch.Generator().manual_seed(seed))
         return b.next()[1]
+
     assert torch.equal(order(1), order(1)) and not torch.equal(order(1), order(2))
 
 
@@ -123,8 +124,7 @@ def test_batches_pad_with_background(mnist):
 
 def test_batch_larger_than_the_data_set(mnist):
     with pytest.raises(GanError, match="larger than"):
-        data.Batches(data.Images(mnist.x[:10], mnist.y[:10], "ten"), 11,
-                     torch.Generator())
+        data.Batches(data.Images(mnist.x[:10], mnist.y[:10], "ten"), 11, torch.Generator())
 
 
 def test_ring_of_gaussians():

@@ -5,6 +5,7 @@ draw what they are asked for.
 The class of a generated digit is judged by the metrics' MNIST classifier
 (`metrics.classify`, about 98.5% right on held-out real digits).
 """
+
 import dataclasses
 import io
 import subprocess
@@ -13,8 +14,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from conftest import assert_one_sentence
+
 from gan_helpers import GanError, checkpoint, data, explore, metrics, models, recipes
 from gan_helpers.checkpoint import load_generator
 from gan_helpers.explore import LatentExplorer, lerp, slerp
@@ -39,13 +40,15 @@ def cgan():
 def shown_digit(explorer) -> torch.Tensor:
     """The 28x28 digit the explorer's widget shows, decoded from its PNG bytes, in [-1, 1]."""
     from PIL import Image
+
     screen = torch.from_numpy(np.array(Image.open(io.BytesIO(explorer.image.value))))
-    pixels = screen[::explorer.scale, ::explorer.scale].float()   # undo the scaling up
-    m = (len(pixels) - 28) // 2                                   # a grid border, if any
-    return (pixels[m:m + 28, m:m + 28] / 127.5 - 1)[None, None]
+    pixels = screen[:: explorer.scale, :: explorer.scale].float()  # undo the scaling up
+    m = (len(pixels) - 28) // 2  # a grid border, if any
+    return (pixels[m : m + 28, m : m + 28] / 127.5 - 1)[None, None]
 
 
 # --- the sliders ---------------------------------------------------------------------------
+
 
 def test_moving_a_slider_changes_the_picture_and_only_its_coordinate(dcgan):
     ex = LatentExplorer(dcgan, n_sliders=3, seed=0)
@@ -63,7 +66,7 @@ def test_seed_box_and_button_draw_a_new_z(dcgan):
     first = ex.image.value
     ex.new_z.click()
     assert ex.seed.value == 4 and ex.image.value != first
-    ex.seed.value = 3                      # the same seed gives the same picture back
+    ex.seed.value = 3  # the same seed gives the same picture back
     assert ex.image.value == first
 
 
@@ -81,10 +84,11 @@ def test_dimension_picker_rebinds_the_sliders(dcgan):
 def test_the_widget_shows_what_the_generator_draws(dcgan):
     ex = LatentExplorer(dcgan, seed=0)
     expected = generate(dcgan, z=ex.z[None])
-    assert (shown_digit(ex) - expected).abs().max() < 2 / 255 + 1e-6   # PNG rounding only
+    assert (shown_digit(ex) - expected).abs().max() < 2 / 255 + 1e-6  # PNG rounding only
 
 
 # --- the digit dropdown of a conditional generator ----------------------------------------
+
 
 def test_digit_dropdown_changes_the_class_drawn(cgan):
     """For ten seeds, the picture the widget shows after choosing digit k is judged a k.
@@ -114,11 +118,13 @@ def test_a_generator_of_points_is_refused_in_one_sentence():
 def test_a_generator_that_ignores_its_label_fails_the_judge(cgan):
     """The judge can fail: a cGAN whose label input is overridden by a fixed 3 draws 3s
     whatever it is asked for, and follows_labels sees that."""
+
     class AlwaysThree(torch.nn.Module):
         conditional, z_dim = True, cgan.z_dim
 
         def forward(self, z, y):
             return cgan(z, torch.full_like(y, 3))
+
     share = explore.follows_labels(AlwaysThree(), n=50)
     assert share[3] > 0.8 and share.mean() < 0.2, share.tolist()
 
@@ -131,9 +137,24 @@ def test_shipped_cgan_draws_the_digit_asked_for(cgan):
 def test_sample_command_draws_sevens_from_the_shipped_cgan(tmp_path):
     """The issue's own acceptance command, through the real command line."""
     out = tmp_path / "x.pt"
-    r = subprocess.run([sys.executable, "-m", "gan_helpers", "sample",
-                        "cgan", "--label", "7", "--n", "100",
-                        "--out", str(out)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gan_helpers",
+            "sample",
+            "cgan",
+            "--label",
+            "7",
+            "--n",
+            "100",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     x = torch.load(out, weights_only=True)
     assert x.shape == (100, 1, 28, 28)
@@ -143,15 +164,16 @@ def test_sample_command_draws_sevens_from_the_shipped_cgan(tmp_path):
 
 # --- interpolation and walks ---------------------------------------------------------------
 
+
 def test_slerp_keeps_the_norm_and_lerp_shrinks_it():
     g = torch.Generator().manual_seed(0)
     za, zb = torch.randn(200, 64, generator=g), torch.randn(200, 64, generator=g)
     for t in (0.25, 0.5, 0.75):
         ends = (1 - t) * za.norm(dim=1) + t * zb.norm(dim=1)
         s = torch.stack([slerp(a, b, t) for a, b in zip(za, zb)]).norm(dim=1)
-        l = torch.stack([lerp(a, b, t) for a, b in zip(za, zb)]).norm(dim=1)
+        line = torch.stack([lerp(a, b, t) for a, b in zip(za, zb)]).norm(dim=1)
         assert (s / ends - 1).abs().mean() < 0.02
-        assert (l / ends).mean() < (0.8 if t == 0.5 else 0.9)
+        assert (line / ends).mean() < (0.8 if t == 0.5 else 0.9)
     # equal norms: every point of the arc has exactly that norm
     a, b = za[0], zb[0] * za[0].norm() / zb[0].norm()
     for t in torch.linspace(0, 1, 11).tolist():
@@ -162,7 +184,7 @@ def test_slerp_ends_and_degenerate_case():
     a, b = torch.randn(64), torch.randn(64)
     assert torch.allclose(slerp(a, b, 0.0), a, atol=1e-5)
     assert torch.allclose(slerp(a, b, 1.0), b, atol=1e-5)
-    assert torch.allclose(slerp(a, 2 * a, 0.5), 1.5 * a)    # same direction: the line
+    assert torch.allclose(slerp(a, 2 * a, 0.5), 1.5 * a)  # same direction: the line
 
 
 def test_interpolate_and_walk_shapes(dcgan, cgan):
@@ -180,17 +202,18 @@ def test_interpolate_and_walk_shapes(dcgan, cgan):
 
 def test_style_measures_slant_and_ink():
     upright = -torch.ones(1, 1, 28, 28)
-    upright[..., 4:24, 13:15] = 1                             # a vertical bar
+    upright[..., 4:24, 13:15] = 1  # a vertical bar
     leaning = -torch.ones(1, 1, 28, 28)
-    for row in range(4, 24):                                  # the bar leaning right
+    for row in range(4, 24):  # the bar leaning right
         col = 14 + (14 - row) // 2
-        leaning[..., row, col:col + 2] = 1
+        leaning[..., row, col : col + 2] = 1
     s_up, s_lean = explore.style(upright), explore.style(leaning)
     assert abs(s_up["slant"].item()) < 1e-6 and s_lean["slant"].item() > 0.3
     assert s_up["ink"].item() == pytest.approx(40 / 784)
 
 
 # --- shipped weights: safe to load, small, with their provenance ----------------------------
+
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_weights_are_small_and_say_where_they_came_from(name):
@@ -210,9 +233,11 @@ def test_shipped_weights_were_trained_with_the_current_recipe(name):
     now = Trainer.from_recipe(name, tiny).settings
     then = load_generator(name).provenance["settings"]
     changed = {k: (then.get(k), v) for k, v in now.items() if then.get(k) != v}
-    assert not changed, (f"recipes.py changed {name} since its shipped weights were trained "
-                         f"(trained, now): {changed}; make them again with "
-                         f"`OMP_NUM_THREADS=1 python tools/ship.py {name}`")
+    assert not changed, (
+        f"recipes.py changed {name} since its shipped weights were trained "
+        f"(trained, now): {changed}; make them again with "
+        f"`OMP_NUM_THREADS=1 python tools/ship.py {name}`"
+    )
 
 
 def test_load_generator_uses_weights_only(monkeypatch):
@@ -225,16 +250,16 @@ def test_load_generator_uses_weights_only(monkeypatch):
 
 def test_a_file_holding_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
-    torch.save({"format": checkpoint.FORMAT, "model": "dcgan", "G": {}, "x": GanError("hi")},
-               path)
+    torch.save({"format": checkpoint.FORMAT, "model": "dcgan", "G": {}, "x": GanError("hi")}, path)
     with pytest.raises(GanError, match="refused unopened"):
         load_generator(path)
 
 
 def test_weights_from_another_recipe_get_a_clear_error(monkeypatch):
     """What a user meets when recipes.py changed the width after the weights were made."""
-    narrower = dataclasses.replace(recipes.get("dcgan"),
-                                   make_g=lambda: models.DCGANGenerator(z_dim=64, hidden=8))
+    narrower = dataclasses.replace(
+        recipes.get("dcgan"), make_g=lambda: models.DCGANGenerator(z_dim=64, hidden=8)
+    )
     monkeypatch.setitem(recipes.RECIPES, "dcgan", narrower)
     again = "make them again with `OMP_NUM_THREADS=1 python tools/ship.py dcgan`"
     with pytest.raises(GanError, match=f"recipe changed since it was trained; {again}"):

@@ -1,4 +1,5 @@
 """The loop really learns: a toy GAN finds the modes, and the MLP GAN learns digits."""
+
 import time
 
 import torch
@@ -11,8 +12,15 @@ def test_toy_gan_covers_the_ring(one_thread):
     """The foundation issue asks for >= 6 of 8 modes within 30 s of CPU. The budget is a
     step count (about 10 s here when the machine is quiet), so the test never races a clock."""
     ring = data.ring_of_gaussians(4096, seed=0)
-    t = Trainer(models.ToyGenerator(), models.ToyDiscriminator(), ring, batch_size=256,
-                lr_g=1e-3, lr_d=1e-3, seed=0)
+    t = Trainer(
+        models.ToyGenerator(),
+        models.ToyDiscriminator(),
+        ring,
+        batch_size=256,
+        lr_g=1e-3,
+        lr_d=1e-3,
+        seed=0,
+    )
     untrained = checks.modes_covered(t.sample(2000))
     start = time.perf_counter()
     t.train(3000)

@@ -1,4 +1,5 @@
 """Each loss against a hand computation."""
+
 import math
 
 import pytest
@@ -16,7 +17,8 @@ def test_d_loss_bce_by_hand():
     # -log sigmoid(2) - log(1 - sigmoid(-1)) = softplus(-2) + softplus(-1)
     assert losses.d_loss_bce(real, fake).item() == pytest.approx(sp(-2) + sp(-1), abs=1e-6)
     assert losses.d_loss_bce(torch.zeros(4), torch.zeros(4)).item() == pytest.approx(
-        2 * math.log(2), abs=1e-6)
+        2 * math.log(2), abs=1e-6
+    )
 
 
 def test_one_sided_label_smoothing_moves_only_the_real_target():
@@ -27,20 +29,20 @@ def test_one_sided_label_smoothing_moves_only_the_real_target():
 
 
 def test_generator_losses_by_hand():
-    l = torch.tensor([0.0, -3.0])
-    assert losses.g_loss_nonsaturating(l).item() == pytest.approx((sp(0) + sp(3)) / 2, abs=1e-6)
-    assert losses.g_loss_saturating(l).item() == pytest.approx(-(sp(0) + sp(-3)) / 2, abs=1e-6)
+    logit = torch.tensor([0.0, -3.0])
+    assert losses.g_loss_nonsaturating(logit).item() == pytest.approx((sp(0) + sp(3)) / 2, abs=1e-6)
+    assert losses.g_loss_saturating(logit).item() == pytest.approx(-(sp(0) + sp(-3)) / 2, abs=1e-6)
 
 
 def test_saturating_loss_vanishes_where_the_nonsaturating_one_does_not():
     # D confidently rejects the fake: D(G(z)) = sigmoid(-5) ~ 0.0067
-    l = torch.tensor([-5.0], requires_grad=True)
-    (g_sat,) = torch.autograd.grad(losses.g_loss_saturating(l), l)
+    logit = torch.tensor([-5.0], requires_grad=True)
+    (g_sat,) = torch.autograd.grad(losses.g_loss_saturating(logit), logit)
     l2 = torch.tensor([-5.0], requires_grad=True)
     (g_ns,) = torch.autograd.grad(losses.g_loss_nonsaturating(l2), l2)
     s = 1 / (1 + math.exp(5))
-    assert g_sat.item() == pytest.approx(-s, abs=1e-6)          # -sigmoid(l)
-    assert g_ns.item() == pytest.approx(-(1 - s), abs=1e-6)     # -sigmoid(-l)
+    assert g_sat.item() == pytest.approx(-s, abs=1e-6)  # -sigmoid(l)
+    assert g_ns.item() == pytest.approx(-(1 - s), abs=1e-6)  # -sigmoid(-l)
     assert abs(g_ns.item()) > 100 * abs(g_sat.item())
 
 
@@ -54,9 +56,11 @@ def test_gradient_penalty_with_a_known_gradient_norm():
     real, fake = torch.randn(6, 1, 28, 28), torch.randn(6, 1, 28, 28)
     # norm 2 -> (2 - 1)^2 = 1. A per-row norm (post 002's dim=1) would see |c| per pixel.
     gp = losses.gradient_penalty(linear_critic(2 / 28), real, fake)
-    assert gp.item() == pytest.approx(1.0, abs=1e-4)   # float32 sums over 784 pixels
+    assert gp.item() == pytest.approx(1.0, abs=1e-4)  # float32 sums over 784 pixels
     # norm exactly 1 -> no penalty
-    assert losses.gradient_penalty(linear_critic(1 / 28), real, fake).item() == pytest.approx(0, abs=1e-6)
+    assert losses.gradient_penalty(linear_critic(1 / 28), real, fake).item() == pytest.approx(
+        0, abs=1e-6
+    )
 
 
 def test_gradient_penalty_draws_one_alpha_per_sample():
@@ -67,8 +71,8 @@ def test_gradient_penalty_draws_one_alpha_per_sample():
     critic = lambda x: 0.5 * x.flatten(1).pow(2).sum(1)
     gp = losses.gradient_penalty(critic, real, fake)
     torch.manual_seed(0)
-    alpha = torch.rand(4)                          # the same draw, one per sample
-    expected = ((alpha * 28 - 1) ** 2).mean()      # ||alpha * ones|| = 28 alpha
+    alpha = torch.rand(4)  # the same draw, one per sample
+    expected = ((alpha * 28 - 1) ** 2).mean()  # ||alpha * ones|| = 28 alpha
     assert gp.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
@@ -81,7 +85,9 @@ def test_wasserstein_loss_applies_lambda_once():
     assert loss.item() == pytest.approx(w.item() + 10.0 * 1.0, abs=1e-3)
     assert stats["penalty"].item() == pytest.approx(1.0, abs=1e-4)
     scores_1_and_3 = lambda x: x.flatten(1)[:, 0]
-    assert losses.WassersteinGP().g_loss(scores_1_and_3, torch.tensor([[1.0], [3.0]])).item() == -2.0
+    assert (
+        losses.WassersteinGP().g_loss(scores_1_and_3, torch.tensor([[1.0], [3.0]])).item() == -2.0
+    )
 
 
 def test_instance_noise():
@@ -102,7 +108,7 @@ def test_r1_is_zero_for_a_constant_critic_and_the_squared_weight_norm_for_a_line
     loss, stats = losses.BCE(r1=10.0).d_loss(constant, real, torch.randn(5, 1, 28, 28))
     assert stats["penalty"].item() == 0
     w = torch.randn(784)
-    linear = lambda x: x.flatten(1) @ w + 0.5           # grad_x D = w for every sample
+    linear = lambda x: x.flatten(1) @ w + 0.5  # grad_x D = w for every sample
     loss, stats = losses.BCE(r1=10.0).d_loss(linear, real, torch.randn(5, 1, 28, 28))
     assert stats["penalty"].item() == pytest.approx(w.square().sum().item(), rel=1e-5)
     plain, _ = losses.BCE().d_loss(linear, real, torch.zeros(5, 1, 28, 28))
@@ -115,11 +121,11 @@ def test_r1_reaches_the_critic_weights():
     D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1), torch.nn.Flatten(0))
     loss, stats = losses.BCE(r1=1.0).d_loss(D, torch.randn(4, 1, 28, 28), torch.randn(4, 1, 28, 28))
     (grad,) = torch.autograd.grad(stats["penalty"], D[1].weight)
-    assert torch.allclose(grad, 2 * D[1].weight, atol=1e-6)   # d/dw ||w||^2
+    assert torch.allclose(grad, 2 * D[1].weight, atol=1e-6)  # d/dw ||w||^2
 
 
 def test_hinge_loss_by_hand():
-    D = lambda x: x.flatten(1)[:, 0]     # the score is the input itself
+    D = lambda x: x.flatten(1)[:, 0]  # the score is the input itself
     loss, _ = losses.Hinge().d_loss(D, torch.tensor([[2.0], [0.5]]), torch.tensor([[-3.0], [0.0]]))
     # relu(1 - 2) = 0, relu(1 - 0.5) = 0.5; relu(1 - 3) = 0, relu(1 + 0) = 1
     assert loss.item() == pytest.approx(0.25 + 0.5)
@@ -130,7 +136,7 @@ def test_infogan_code_loss_by_hand():
     """Cross-entropy for the category read from z, half the squared error for the
     continuous codes (a unit Gaussian), the latter weighted 0.1."""
     z = torch.zeros(2, 14)
-    z[0, 3], z[1, 7] = 1.0, 1.0           # categories 3 and 7
+    z[0, 3], z[1, 7] = 1.0, 1.0  # categories 3 and 7
     z[:, 10:12] = torch.tensor([[0.5, -1.0], [2.0, 0.0]])
     q = torch.zeros(2, 12)
     q[:, 10:12] = torch.tensor([[0.0, -1.0], [1.0, 0.0]])

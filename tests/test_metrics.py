@@ -1,13 +1,14 @@
 """The quality metric: the Fréchet distance by hand, the shipped judge, and rankings that
 must come out right (noise < blurred digits < real digits, one digit = one class)."""
+
 import math
 
 import pytest
 import torch
+from conftest import assert_one_sentence
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
-from conftest import assert_one_sentence
 from gan_helpers import data, metrics
 from gan_helpers.env import GanError
 
@@ -20,6 +21,7 @@ def mnist():
 
 
 # --- the Fréchet distance against closed forms -----------------------------------------
+
 
 def test_frechet_distance_of_1d_gaussians_by_hand():
     # N(m1, s1^2), N(m2, s2^2): (m1 - m2)^2 + (s1 - s2)^2 = 3^2 + 1.5^2
@@ -55,9 +57,10 @@ def test_a_small_difference_of_large_traces_needs_float64():
     of those traces, so it would return noise of order 1 here."""
     v1 = 1e4 * torch.arange(1, 65, dtype=torch.float64)
     v2 = v1 * (1 + 1e-6)
-    q, _ = torch.linalg.qr(torch.randn(64, 64, generator=torch.Generator().manual_seed(0),
-                                       dtype=torch.float64))
-    rotate = lambda v: q @ torch.diag(v) @ q.T        # the same axes: closed form still holds
+    q, _ = torch.linalg.qr(
+        torch.randn(64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    )
+    rotate = lambda v: q @ torch.diag(v) @ q.T  # the same axes: closed form still holds
     expected = (v1.sqrt() - v2.sqrt()).square().sum().item()
     mu = torch.full((64,), 1e3, dtype=torch.float64)
     got = metrics.frechet_distance(mu, rotate(v1), mu, rotate(v2))
@@ -74,6 +77,7 @@ def test_features_and_moments_are_float64(mnist):
 
 
 # --- the shipped judge -------------------------------------------------------------------
+
 
 def test_the_shipped_classifier_is_small_and_accurate():
     net, held = metrics.load_classifier(), metrics.real_digits("held-out")
@@ -98,6 +102,7 @@ def test_missing_or_damaged_weights_say_how_to_retrain(tmp_path, content):
 
 # --- known answers: real against real, noise, one digit repeated, copies -----------------
 
+
 @pytest.fixture(scope="module")
 def scores(mnist):
     """evaluate() on the cases whose answers are known. "training digits" are digits the
@@ -105,10 +110,13 @@ def scores(mnist):
     g = torch.Generator().manual_seed(1)
     train = mnist.x[torch.randperm(len(mnist), generator=g)[:N]]
     held = metrics.real_digits("held-out").x[:N]
-    cases = {"training digits": train, "held-out digits": held,
-             "blurred digits": gaussian_blur(train, kernel_size=5, sigma=1.0),
-             "noise": torch.rand(N, 1, 28, 28, generator=g) * 2 - 1,
-             "one digit repeated": Copier(mnist.x[mnist.y == 3][:1])}
+    cases = {
+        "training digits": train,
+        "held-out digits": held,
+        "blurred digits": gaussian_blur(train, kernel_size=5, sigma=1.0),
+        "noise": torch.rand(N, 1, 28, 28, generator=g) * 2 - 1,
+        "one digit repeated": Copier(mnist.x[mnist.y == 3][:1]),
+    }
     out = {name: metrics.evaluate(x, n=N) for name, x in cases.items()}
     for name, r in out.items():
         print(metrics.describe(r, name))
@@ -117,6 +125,7 @@ def scores(mnist):
 
 class Copier(nn.Module):
     """A "generator" that draws only copies of the given images: mode collapse itself."""
+
     z_dim = 8
 
     def __init__(self, images):
@@ -151,7 +160,7 @@ def test_kid_by_hand():
 def test_precision_and_recall_tell_collapse_from_blur(scores):
     real, one = scores["held-out digits"], scores["one digit repeated"]
     assert real["precision"] > 0.7 and real["recall"] > 0.7
-    assert one["precision"] > 0.9 and one["recall"] < 0.05      # sharp, but one kind only
+    assert one["precision"] > 0.9 and one["recall"] < 0.05  # sharp, but one kind only
     # noise maps to one tight cluster amid the real features: a few large real balls take
     # some of it in, so precision alone is fooled; recall is not
     noise = scores["noise"]
@@ -187,7 +196,7 @@ def test_coverage_by_hand():
     assert (uniform["classes"], uniform["entropy"]) == (10, pytest.approx(1.0))
     two = metrics.coverage(torch.tensor([0, 1] * 50))
     assert (two["classes"], two["entropy"]) == (2, pytest.approx(math.log(2) / math.log(10)))
-    rare = metrics.coverage(torch.tensor([0] * 99 + [1]))   # 1% is not covered
+    rare = metrics.coverage(torch.tensor([0] * 99 + [1]))  # 1% is not covered
     assert rare["classes"] == 1
 
 

@@ -1,4 +1,5 @@
 """Every network of the series: output shapes, value ranges, and the fixes it promises."""
+
 import pytest
 import torch
 from torch import nn
@@ -16,9 +17,9 @@ def test_recipe_pair_shapes(name):
     x = G(z, y) if cond else G(z)
     S = G.image_size
     assert x.shape == (5, 1, S, S)
-    assert x.min() >= -1 and x.max() <= 1            # Tanh range, same as the data
+    assert x.min() >= -1 and x.max() <= 1  # Tanh range, same as the data
     logits = D(x, y) if cond else D(x)
-    if name == "infogan":                            # the logit, and Q's guess of the codes
+    if name == "infogan":  # the logit, and Q's guess of the codes
         logits, q = logits
         assert q.shape == (5, G.n_cat + G.n_cont)
     assert logits.shape == (5,)
@@ -55,8 +56,8 @@ def test_lenet_flattens_to_400_features():
 
 
 def test_crop_to_28_removes_exactly_the_padding():
-    x = torch.nn.functional.pad(torch.arange(784.).view(1, 1, 28, 28), (2, 2, 2, 2), value=-1)
-    assert torch.equal(models.crop_to_28(x), torch.arange(784.).view(1, 1, 28, 28))
+    x = torch.nn.functional.pad(torch.arange(784.0).view(1, 1, 28, 28), (2, 2, 2, 2), value=-1)
+    assert torch.equal(models.crop_to_28(x), torch.arange(784.0).view(1, 1, 28, 28))
     same = torch.randn(2, 1, 28, 28)
     assert models.crop_to_28(same) is same
 
@@ -102,9 +103,9 @@ def test_the_infogan_category_is_the_argmax_of_the_first_ten_numbers_of_z():
     z = torch.randn(1, G.z_dim)
     k = int(z[0, :10].argmax())
     louder = z.clone()
-    louder[0, :10] *= 3                                 # the same argmax: the same input
+    louder[0, :10] *= 3  # the same argmax: the same input
     other = z.clone()
-    other[0, (k + 1) % 10] = z[0, :10].max() + 1        # another category
+    other[0, (k + 1) % 10] = z[0, :10].max() + 1  # another category
     with torch.no_grad():
         assert torch.equal(G(z), G(louder))
         assert not torch.allclose(G(z), G(other))
@@ -121,7 +122,7 @@ def test_batchnorm_undoes_any_rescaling_of_the_weights_before_it():
         D = models.DCGANDiscriminator(hidden=16, norm=norm)
         before = D(x)
         with torch.no_grad():
-            D.features[2].weight /= 7.0                 # the conv of the second block
+            D.features[2].weight /= 7.0  # the conv of the second block
         change[norm] = ((D(x) - before).norm() / before.norm()).item()
     assert change[True] < 0.1 and change[False] == pytest.approx(6 / 7, rel=1e-4)
 

@@ -1,6 +1,7 @@
 """Notebooks are committed clean, in reading order, and stamped from the course's one home:
 the Open-in-Colab badge, the install cell and the GPU metadata all come from
 pyproject.toml's [tool.gan-course], through tools/home.py."""
+
 import json
 import shutil
 import sys
@@ -46,9 +47,13 @@ def test_a_notebook_that_drifts_from_the_home_is_caught(drift, tmp_path, monkeyp
     copy = tmp_path / NOTEBOOKS[1].name
     nb = json.loads(NOTEBOOKS[1].read_text())
     if drift == "badge":
-        nb["cells"][0]["source"] = [s.replace("/blob/", "/blob/main-") for s in nb["cells"][0]["source"]]
+        nb["cells"][0]["source"] = [
+            s.replace("/blob/", "/blob/main-") for s in nb["cells"][0]["source"]
+        ]
     elif drift == "install":
-        nb["cells"][1]["source"] = ['%pip install -q "git+https://github.com/gan-course/gan-course"']
+        nb["cells"][1]["source"] = [
+            '%pip install -q "git+https://github.com/gan-course/gan-course"'
+        ]
     else:
         del nb["metadata"]["accelerator"]
     copy.write_text(json.dumps(nb))
@@ -91,14 +96,19 @@ def test_a_failed_install_is_one_sentence_without_pip_output(monkeypatch, tmp_pa
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     monkeypatch.setenv("GAN_COURSE_SOURCE", str(tmp_path / "no-such-checkout"))
     import importlib.util
+
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "gan_helpers" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "gan_helpers" else real_find_spec(name, *a),
+    )
     with pytest.raises(Exception) as e:
         exec(_install_cell(), {})
     assert type(e.value).__name__ == "InstallFailed"
     (line,) = e.value._render_traceback_()
-    assert line.startswith(f"InstallFailed: pip could not install gan_helpers from "
-                           f"{tmp_path / 'no-such-checkout'} (")
+    assert line.startswith(
+        f"InstallFailed: pip could not install gan_helpers from {tmp_path / 'no-such-checkout'} ("
+    )
     assert line.endswith("check that this runtime is online and run the cell again.")
     assert "\n" not in line

@@ -4,6 +4,7 @@ The command-line runs go through real processes and real signals. On a CPU with 
 thread count, the resumed run's final checkpoint must equal the uninterrupted one's bit for
 bit: weights, optimiser moments, step, history, data order and every random state.
 """
+
 import math
 import os
 import signal
@@ -20,14 +21,29 @@ from gan_helpers.losses import InstanceNoise
 from gan_helpers.train import Interrupted, Trainer
 
 STEPS, EVERY, KEEP = 80, 10, 40
-TRAIN = ["train", "mlp", "--steps", str(STEPS), "--batch-size", "32", "--seed", "3",
-         "--checkpoint-every", str(EVERY)]
+TRAIN = [
+    "train",
+    "mlp",
+    "--steps",
+    str(STEPS),
+    "--batch-size",
+    "32",
+    "--seed",
+    "3",
+    "--checkpoint-every",
+    str(EVERY),
+]
 ENV = dict(os.environ, OMP_NUM_THREADS="1")  # bit for bit needs one fixed thread count
 
 
 def _cli(*args):
-    return subprocess.Popen([sys.executable, "-m", "gan_helpers", *args], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gan_helpers", *args],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _signal_after_first_checkpoint(*runs):
@@ -107,7 +123,8 @@ def test_a_signal_saves_between_steps_and_resume_is_exact(runs, name, code):
     assert 0 < step < STEPS, "the run finished before the signal; raise STEPS"
     assert err.strip().splitlines()[-1] == (
         f"interrupted by {name.upper()} at step {step}: {runs['out'][name] / 'checkpoint.pt'} "
-        f"holds step {step}; run the same command with --resume to go on.")
+        f"holds step {step}; run the same command with --resume to go on."
+    )
     (stdout, stderr), rc = runs["resumed"][name]
     assert rc == 0, stderr
     assert f"step {step} of {STEPS}" in stdout
@@ -116,12 +133,13 @@ def test_a_signal_saves_between_steps_and_resume_is_exact(runs, name, code):
 
 
 def test_resuming_a_finished_run_exits_0_with_nothing_to_do(runs, capsys):
-    """"Run it again until it finishes" loops need this; nothing in the folder changes."""
+    """ "Run it again until it finishes" loops need this; nothing in the folder changes."""
     out = runs["out"]["whole"]
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert main([*TRAIN, "--out", str(out), "--resume"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == (
-        f"{out / 'checkpoint.pt'} already holds all {STEPS} steps: nothing left to do.")
+        f"{out / 'checkpoint.pt'} already holds all {STEPS} steps: nothing left to do."
+    )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
@@ -146,11 +164,17 @@ def test_the_resumed_history_is_whole(runs):
 def test_only_the_latest_checkpoint_and_the_kept_copies_remain(runs):
     whole = runs["out"]["whole"]
     assert sorted(p.name for p in whole.iterdir()) == [
-        "checkpoint-40.pt", "checkpoint-80.pt", "checkpoint.pt", "samples.png"]
+        "checkpoint-40.pt",
+        "checkpoint-80.pt",
+        "checkpoint.pt",
+        "samples.png",
+    ]
     assert checkpoint.load(whole / "checkpoint-40.pt")["step"] == 40
     for name in SIGNALS:  # a resumed run cleans up what a kill left behind
         assert sorted(p.name for p in runs["out"][name].iterdir()) == [
-            "checkpoint.pt", "samples.png"]
+            "checkpoint.pt",
+            "samples.png",
+        ]
 
 
 def test_the_same_seed_gives_the_same_samples(runs, capsys):
@@ -166,18 +190,28 @@ def test_the_same_seed_gives_the_same_samples(runs, capsys):
 
 # --- the Python API: Trainer.save / Trainer.load --------------------------------------------
 
+
 def _toy_trainer(points, **changes):
     """A WGAN-GP toy run with every source of randomness and state the loop has: the data
     order, the noise, the penalty's mixing weights, annealed instance noise, and EMA."""
     torch.manual_seed(0)
-    settings = dict(loss=losses.WassersteinGP(), batch_size=16, n_critic=2, ema=0.9,
-                    noise=InstanceNoise(0.1, 12), lr_g=1e-3, lr_d=1e-3, seed=1)
-    return Trainer(models.ToyGenerator(), models.ToyDiscriminator(), points,
-                   **{**settings, **changes})
+    settings = dict(
+        loss=losses.WassersteinGP(),
+        batch_size=16,
+        n_critic=2,
+        ema=0.9,
+        noise=InstanceNoise(0.1, 12),
+        lr_g=1e-3,
+        lr_d=1e-3,
+        seed=1,
+    )
+    return Trainer(
+        models.ToyGenerator(), models.ToyDiscriminator(), points, **{**settings, **changes}
+    )
 
 
 def test_api_resume_is_exact_across_passes_over_the_data(tmp_path, one_thread):
-    points = data.ring_of_gaussians(48, seed=0)   # 3 batches a pass: 12 steps, 8 passes
+    points = data.ring_of_gaussians(48, seed=0)  # 3 batches a pass: 12 steps, 8 passes
     whole = _toy_trainer(points)
     whole.train(12)
     _toy_trainer(points).train(5, checkpoint=tmp_path / "c.pt")
@@ -206,10 +240,15 @@ def test_a_notebook_cell_run_again_resumes_its_checkpoint(tmp_path, one_thread, 
     whole = _toy_trainer(points)
     whole.train(until=12)
     _toy_trainer(points).train(until=5, checkpoint=path)  # the runtime is lost after step 5
-    again = _toy_trainer(points)                           # the same cell, run again
+    again = _toy_trainer(points)  # the same cell, run again
     again.train(until=12, checkpoint=path)
-    assert capsys.readouterr().out.strip().endswith(
-        f"Resumed {path} at step 5 of 12: going on from there (delete the file to start over).")
+    assert (
+        capsys.readouterr()
+        .out.strip()
+        .endswith(
+            f"Resumed {path} at step 5 of 12: going on from there (delete the file to start over)."
+        )
+    )
     assert_same_run(whole.state_dict(), again.state_dict())
     done = _toy_trainer(points)
     done.train(until=12, checkpoint=path)
@@ -247,8 +286,7 @@ def test_ctrl_c_in_a_notebook_stops_between_steps_and_saves(tmp_path, one_thread
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(Interrupted, match="stopped by SIGINT between two steps at step 3"):
-        t.train(10, snapshot_every=1, on_snapshot=press_interrupt,
-                checkpoint=tmp_path / "c.pt")
+        t.train(10, snapshot_every=1, on_snapshot=press_interrupt, checkpoint=tmp_path / "c.pt")
     assert t.step == 3 and checkpoint.load(tmp_path / "c.pt")["step"] == 3
     t.train(2)
     assert t.step == 5

@@ -2,6 +2,7 @@
 
 No timing here: how fast each option is lives in benchmarks/ and the README.
 """
+
 import math
 
 import pytest
@@ -11,7 +12,8 @@ from gan_helpers import data, models
 from gan_helpers.__main__ import main
 from gan_helpers.env import GanError
 from gan_helpers.losses import InstanceNoise, WassersteinGP
-from gan_helpers.train import SPEED_OPTIONS as OPTIONS, Trainer
+from gan_helpers.train import SPEED_OPTIONS as OPTIONS
+from gan_helpers.train import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +31,13 @@ def _conv_trainer(digits, *speed):
 
 def _toy_trainer(**kw):
     torch.manual_seed(0)
-    return Trainer(models.ToyGenerator(), models.ToyDiscriminator(),
-                   data.ring_of_gaussians(512, seed=0), batch_size=64, **kw)
+    return Trainer(
+        models.ToyGenerator(),
+        models.ToyDiscriminator(),
+        data.ring_of_gaussians(512, seed=0),
+        batch_size=64,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("option", [o for o in OPTIONS if o != "compile"])
@@ -58,7 +65,7 @@ def test_bf16_runs_the_forward_passes_in_bfloat16_and_keeps_float32_weights(digi
     t = _conv_trainer(digits, "bf16")
     seen = []
     hook = lambda module, inputs, output: seen.append((type(module).__name__, output.dtype))
-    layers = [t.G.net[0], t.D.features[0], t.D.head]     # a transposed conv, two convs
+    layers = [t.G.net[0], t.D.features[0], t.D.head]  # a transposed conv, two convs
     handles = [layer.register_forward_hook(hook) for layer in layers]
     t.train(1)
     for h in handles:
@@ -79,9 +86,12 @@ def test_bf16_is_off_by_default(digits):
 
 def test_channels_last_puts_conv_weights_in_nhwc(digits):
     def nhwc(t):
-        return [m.weight.is_contiguous(memory_format=torch.channels_last)
-                for m in [*t.G.modules(), *t.D.modules()]
-                if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+        return [
+            m.weight.is_contiguous(memory_format=torch.channels_last)
+            for m in [*t.G.modules(), *t.D.modules()]
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))
+        ]
+
     fast, default = _conv_trainer(digits, "channels_last"), _conv_trainer(digits)
     fast.train(2)
     assert all(nhwc(fast)) and not all(nhwc(default))
@@ -103,6 +113,7 @@ def test_compile_does_not_recompile_as_the_instance_noise_anneals():
     """The noise scale changes every step; it stays outside the compiled models, or each
     new value would recompile them (up to the recompile limit, then fall back to eager)."""
     from torch._dynamo.utils import counters
+
     torch._dynamo.reset()
     counters.clear()
     t = _toy_trainer(speed=["compile"], noise=InstanceNoise(0.5, 8))
@@ -118,7 +129,19 @@ def test_an_unknown_option_is_refused(digits):
 
 
 def test_cli_takes_the_speed_flags(tmp_path, capsys):
-    code = main(["train", "mlp", "--out", str(tmp_path / "run"), "--steps", "3",
-                 "--batch-size", "16", "--bf16", "--channels-last"])
+    code = main(
+        [
+            "train",
+            "mlp",
+            "--out",
+            str(tmp_path / "run"),
+            "--steps",
+            "3",
+            "--batch-size",
+            "16",
+            "--bf16",
+            "--channels-last",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert "bf16, channels_last" in capsys.readouterr().out

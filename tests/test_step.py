@@ -1,5 +1,6 @@
 """The one step: it is the step chapter 01 writes by hand, bit for bit, and its G step
 spends nothing on D's weights."""
+
 import torch
 import torch.nn.functional as F
 
@@ -13,8 +14,9 @@ def by_hand(G, D, opt_g, opt_d, real):
     z = torch.randn(len(real), G.z_dim)
     fake = G(z)
     ones, zeros = torch.ones(len(real)), torch.zeros(len(real))
-    d_loss = (F.binary_cross_entropy_with_logits(D(real), ones)
-              + F.binary_cross_entropy_with_logits(D(fake.detach()), zeros))
+    d_loss = F.binary_cross_entropy_with_logits(D(real), ones) + F.binary_cross_entropy_with_logits(
+        D(fake.detach()), zeros
+    )
     opt_d.zero_grad()
     d_loss.backward()
     opt_d.step()
@@ -27,13 +29,16 @@ def by_hand(G, D, opt_g, opt_d, real):
 
 
 def _weights(t):
-    return [*t.G.state_dict().values(), *t.D.state_dict().values(),
-            *(s["exp_avg"] for opt in (t.opt_g, t.opt_d) for s in opt.state_dict()["state"].values())]
+    return [
+        *t.G.state_dict().values(),
+        *t.D.state_dict().values(),
+        *(s["exp_avg"] for opt in (t.opt_g, t.opt_d) for s in opt.state_dict()["state"].values()),
+    ]
 
 
 def test_the_package_step_is_the_hand_written_step_bit_for_bit(one_thread):
     images = data.load()
-    for name in ("mlp", "dcgan"):                # linear layers, and convs with BatchNorm
+    for name in ("mlp", "dcgan"):  # linear layers, and convs with BatchNorm
         package = Trainer.from_recipe(name, images, seed=0)
         package.train(5)
         hand = Trainer.from_recipe(name, images, seed=0)  # after: it seeds the generator again

@@ -1,5 +1,6 @@
 """The tricks of chapter 09: spectral normalisation and dropout do what they claim and leave
 D a discriminator, and each named trick changes only what it names."""
+
 import pytest
 import torch
 from torch import nn
@@ -39,7 +40,7 @@ def test_spectral_norm_brings_every_largest_singular_value_to_one(name):
     assert any(abs(s - 1) > 0.3 for s in before)  # otherwise the test would prove nothing
     models.with_spectral_norm(D)
     x = batch_for(D)
-    for _ in range(30):          # each training-mode pass runs one power iteration
+    for _ in range(30):  # each training-mode pass runs one power iteration
         D(x)
     after = [largest_singular_value(m) for m in weighted_layers(D)]
     assert after == pytest.approx([1.0] * len(after), abs=0.02)
@@ -73,7 +74,7 @@ def test_tricks_keep_d_a_discriminator(name, trick):
 def test_dropout_changes_outputs_in_training_mode_only():
     torch.manual_seed(0)
     D = models.with_dropout(models.DCGANDiscriminator(hidden=16), p=0.3)
-    assert sum(isinstance(m, nn.Dropout) for m in D.modules()) == 3   # one per LeakyReLU
+    assert sum(isinstance(m, nn.Dropout) for m in D.modules()) == 3  # one per LeakyReLU
     x = batch_for(D)
     D.eval()
     assert torch.equal(D(x), D(x))
@@ -86,31 +87,49 @@ def test_dropout_keeps_the_weights_and_their_names():
     plain = models.MLPDiscriminator()
     state = plain.state_dict()
     D = models.with_dropout(models.MLPDiscriminator(), p=0.5)
-    D.load_state_dict(state)                      # the same keys and shapes
+    D.load_state_dict(state)  # the same keys and shapes
     x = batch_for(D)
-    assert torch.equal(D.eval()(x), plain.eval()(x))   # eval mode: exactly the plain D
+    assert torch.equal(D.eval()(x), plain.eval()(x))  # eval mode: exactly the plain D
 
 
 def test_each_trick_changes_only_what_it_names():
     images = Images(torch.rand(256, 1, 28, 28) * 2 - 1, torch.arange(256) % 10, "tiny")
-    build = lambda t: Trainer.from_recipe("dcgan", images, seed=0, change_d=t.change_d,
-                                          **t.settings(100))
+    build = lambda t: Trainer.from_recipe(
+        "dcgan", images, seed=0, change_d=t.change_d, **t.settings(100)
+    )
     plain = build(recipes.TRICKS["plain"])
-    expected = {"label smoothing": {"loss"}, "instance noise": {"noise"}, "TTUR": {"lr_d"},
-                "EMA": {"ema"}, "R1": {"loss"}, "hinge + SN": {"loss", "D"},
-                "spectral norm": {"D"}, "dropout in D": {"D"}, "plain": set()}
+    expected = {
+        "label smoothing": {"loss"},
+        "instance noise": {"noise"},
+        "TTUR": {"lr_d"},
+        "EMA": {"ema"},
+        "R1": {"loss"},
+        "hinge + SN": {"loss", "D"},
+        "spectral norm": {"D"},
+        "dropout in D": {"D"},
+        "plain": set(),
+    }
     assert set(expected) == set(recipes.TRICKS)
     for name, trick in recipes.TRICKS.items():
         t = build(trick)
         assert torch.equal(t.fixed_z, plain.fixed_z)
         changed = {k for k, v in t.settings.items() if plain.settings[k] != v}
         changed |= {"loss"} if t.loss != plain.loss else set()
-        layers = lambda d: [(type(m).__name__, tuple(p.shape)) for m in d.modules()
-                            for p in m.parameters(recurse=False)]
-        changed |= {"D"} if (layers(t.D) != layers(plain.D) or len(list(t.D.modules())) !=
-                             len(list(plain.D.modules()))) else set()
+        layers = lambda d: [
+            (type(m).__name__, tuple(p.shape))
+            for m in d.modules()
+            for p in m.parameters(recurse=False)
+        ]
+        changed |= (
+            {"D"}
+            if (
+                layers(t.D) != layers(plain.D)
+                or len(list(t.D.modules())) != len(list(plain.D.modules()))
+            )
+            else set()
+        )
         assert changed == expected[name], name
-        has = lambda kind: any(isinstance(m, kind) for m in t.D.modules())
+        has = lambda kind, D=t.D: any(isinstance(m, kind) for m in D.modules())
         assert has(nn.Dropout) == (name == "dropout in D")
         assert has(nn.BatchNorm2d) == (name not in ("spectral norm", "hinge + SN")), name
         sn = any("parametrizations" in k for k in t.D.state_dict())

@@ -1,4 +1,5 @@
 """The training animation: one frame per snapshot, in order, looping."""
+
 import io
 
 import pytest
@@ -10,8 +11,10 @@ from gan_helpers import GanError, viz
 
 def _snapshots():
     # three grids of 4 images: all black, all grey, all white
-    return [(step, torch.full((4, 1, 28, 28), value)) for step, value in
-            ((0, -1.0), (100, 0.0), (200, 1.0))]
+    return [
+        (step, torch.full((4, 1, 28, 28), value))
+        for step, value in ((0, -1.0), (100, 0.0), (200, 1.0))
+    ]
 
 
 def test_gif_has_one_frame_per_snapshot_in_order(tmp_path):

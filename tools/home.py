@@ -8,6 +8,7 @@ Colab at that ref), and the metadata that asks Colab for a GPU.
     python tools/home.py --check            # exit 1 if any notebook drifted from it
     python tools/home.py --repository https://github.com/you/gan-course --ref v0.2.0
 """
+
 import json
 import re
 import sys
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
 NOTEBOOKS = ROOT / "notebooks"
 
-INSTALL = '''\
+INSTALL = """\
 # On Colab, install gan_helpers at the version this notebook was written for (once per
 # runtime). GAN_COURSE_SOURCE, if set, names another source, such as a local checkout.
 import importlib.util, os, subprocess, sys
@@ -35,7 +36,7 @@ if "google.colab" in sys.modules and importlib.util.find_spec("gan_helpers") is 
         why = (pip.stderr.strip().splitlines() or ["no message"])[-1]
         raise InstallFailed(f"pip could not install gan_helpers from {{SOURCE}} ({{why}}); "
                             f"check that this runtime is online and run the cell again.")
-    print(f"installed gan_helpers from {{SOURCE}}")'''
+    print(f"installed gan_helpers from {{SOURCE}}")"""
 
 
 def home() -> dict:
@@ -62,8 +63,11 @@ def stamped(nb: dict, name: str, h: dict) -> dict:
     cells[0] = _cell("markdown", f"{title}\n\n{badge(name, h)}")
     cells[1] = _cell("code", install_cell(h))
     nb["metadata"]["accelerator"] = "GPU"  # Colab opens the notebook on a GPU runtime
-    nb["metadata"]["kernelspec"] = {"display_name": "Python 3", "language": "python",
-                                    "name": "python3"}
+    nb["metadata"]["kernelspec"] = {
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
+    }
     return nb
 
 
@@ -85,10 +89,13 @@ def drift(h=None) -> list[str]:
 
 def main(args) -> int:
     if args.repository or args.ref:
-        if args.repository and not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+/?",
-                                                args.repository):
-            raise GanError(f"--repository must look like https://github.com/OWNER/NAME, not "
-                           f"{args.repository!r}.")
+        if args.repository and not re.fullmatch(
+            r"https://github\.com/[\w.-]+/[\w.-]+/?", args.repository
+        ):
+            raise GanError(
+                f"--repository must look like https://github.com/OWNER/NAME, not "
+                f"{args.repository!r}."
+            )
         text = PYPROJECT.read_text()
         for key in ("repository", "ref"):
             if getattr(args, key):

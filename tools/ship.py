@@ -6,6 +6,7 @@ its generator alone, with its provenance, to gan_helpers/weights/MODEL_generator
 CPU results repeat bit for bit at the same thread count and torch version, hence the
 thread count in the command. The run folder (runs/ship-MODEL) is kept.
 """
+
 import os
 import sys
 from datetime import datetime, timezone
@@ -31,17 +32,30 @@ def ship(args) -> int:
     G, _ = recipes.get(args.model).build()
     provenance = {
         "command": (f"OMP_NUM_THREADS={threads} " if threads else "")
-                   + f"python tools/ship.py {args.model}",
-        "trains": "python -m gan_helpers " + " ".join(argv), "data": data.load().name,
-        "steps": state["step"], "images_seen": state["history"]["images"],
-        "train_seconds": round(state["history"]["seconds"], 1), "settings": state["settings"],
+        + f"python tools/ship.py {args.model}",
+        "trains": "python -m gan_helpers " + " ".join(argv),
+        "data": data.load().name,
+        "steps": state["step"],
+        "images_seen": state["history"]["images"],
+        "train_seconds": round(state["history"]["seconds"], 1),
+        "settings": state["settings"],
         "architecture": f"{type(G).__name__}, {sum(p.numel() for p in G.parameters()):,} "
-                        f"parameters", "torch": str(torch.__version__),
-        "date": datetime.now(timezone.utc).date().isoformat()}
+        f"parameters",
+        "torch": str(torch.__version__),
+        "date": datetime.now(timezone.utc).date().isoformat(),
+    }
     weights = state["G_ema"] if state["G_ema"] is not None else state["G"]
     path = checkpoint.shipped(args.model)
-    checkpoint.save({"model": args.model, "G": weights, "z_dim": state["z_dim"],
-                     "conditional": state["conditional"], "provenance": provenance}, path)
+    checkpoint.save(
+        {
+            "model": args.model,
+            "G": weights,
+            "z_dim": state["z_dim"],
+            "conditional": state["conditional"],
+            "provenance": provenance,
+        },
+        path,
+    )
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): {provenance}")
     return 0
 

@@ -6,7 +6,7 @@ It trains on the same training digits as the GANs (the 60k training split, or of
 fixed 8,000 of the 10k test split) and reports its accuracy on the held-out digits the
 metrics compare against. One thread: a network this small gains nothing from more.
 """
-import argparse
+
 import sys
 import time
 from pathlib import Path
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from gan_helpers import checkpoint, data
-from gan_helpers.env import GanError, Parser, run_command
+from gan_helpers.env import Parser, run_command
 from gan_helpers.metrics import FORMAT, WEIGHTS, MnistClassifier
 
 
@@ -63,12 +63,23 @@ def main(args) -> int:
     net = train(train_set, steps=args.steps, seed=args.seed)
     acc = accuracy(net, held_out)
     command = " ".join(["python tools/train_classifier.py", *sys.argv[1:]])
-    checkpoint.write(args.out, {"format": FORMAT, "state_dict": net.state_dict(),
-                                "held_out_accuracy": acc, "trained_on": train_set.name,
-                                "held_out": held_out.name, "command": command,
-                                "steps": args.steps, "seed": args.seed})
-    print(f"held-out accuracy {acc:.2%} on {held_out.name}; wrote {args.out} in "
-          f"{time.perf_counter() - start:.0f} s")
+    checkpoint.write(
+        args.out,
+        {
+            "format": FORMAT,
+            "state_dict": net.state_dict(),
+            "held_out_accuracy": acc,
+            "trained_on": train_set.name,
+            "held_out": held_out.name,
+            "command": command,
+            "steps": args.steps,
+            "seed": args.seed,
+        },
+    )
+    print(
+        f"held-out accuracy {acc:.2%} on {held_out.name}; wrote {args.out} in "
+        f"{time.perf_counter() - start:.0f} s"
+    )
     return 0
 
 

@@ -1,0 +1,89 @@
+"""What every benchmark shares: the machine it ran on, its speed flags, its tables, and the
+results file it writes for tools/readme.py."""
+
+import json
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from gan_helpers.train import SPEED_OPTIONS
+
+# where results files go: benchmarks/results, or $GAN_RESULTS_DIR (the GPU run's $OUT)
+RESULTS = Path(os.environ.get("GAN_RESULTS_DIR") or Path(__file__).resolve().parent / "results")
+
+
+def hardware(device=None) -> str:
+    """One line: the processor or GPU, torch's thread count, the torch version, the device."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        name = f"GPU {torch.cuda.get_device_name(device)}"
+    else:
+        name = platform.processor() or "unknown CPU"
+        try:
+            with open("/proc/cpuinfo") as f:
+                name = next(
+                    (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
+                    name,
+                )
+        except OSError:
+            pass
+        name = f"CPU {name} ({os.cpu_count()} cores)"
+    return (
+        f"{name}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
+        f"device {device.type}"
+    )
+
+
+def load_average() -> list:
+    """The 1, 5 and 15 minute load averages, or [] where the OS has none."""
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
+
+
+def add_speed_arguments(p) -> None:
+    """--bf16, --compile, --channels-last, --cudnn-benchmark: the Trainer's speed options."""
+    for option in SPEED_OPTIONS:
+        p.add_argument(
+            "--" + option.replace("_", "-"),
+            action="store_true",
+            help=f"our loop with the {option} speed option",
+        )
+
+
+def speed_options(args) -> tuple:
+    return tuple(o for o in SPEED_OPTIONS if getattr(args, o))
+
+
+def synchronize(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def format_table(header, rows, markdown=True) -> str:
+    """A Markdown table, or plain aligned columns."""
+    rows = [[str(c) for c in row] for row in rows]
+    if markdown:
+        lines = [header, ["---"] * len(header), *rows]
+        return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in [header, *rows])
+
+
+def save(name: str, payload: dict, device, folder=RESULTS) -> Path:
+    """Write a results file, with what it was measured on and the command that made it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    payload = {
+        "command": " ".join(["python", *sys.argv]),
+        "hardware": hardware(device),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "load_average_after": load_average(),
+        **payload,
+    }
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+    return path

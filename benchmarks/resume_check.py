@@ -1,0 +1,102 @@
+"""Exact resume on a device: a run saved and resumed halfway against the same run straight
+through, compared tensor by tensor. On a CPU they are equal bit for bit (tests/test_resume.py
+proves it); on a GPU this says what holds bit for bit and what only within a tolerance.
+
+    python benchmarks/resume_check.py [--device cuda] [--steps 40] [--save NAME]
+"""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from common import format_table, save
+
+from gan_helpers import data
+from gan_helpers.env import resolve_device
+from gan_helpers.train import Trainer
+
+
+def compare(a: dict, b: dict) -> dict:
+    """Over every tensor of G, D and both optimisers: how many differ, and by how much."""
+    pairs = [(a[k], b[k]) for k in ("G", "D")] + [
+        (a[k]["state"], b[k]["state"]) for k in ("opt_g", "opt_d")
+    ]
+    tensors = []
+    for x, y in pairs:
+        for key in x:
+            xs, ys = (
+                (x[key], y[key])
+                if torch.is_tensor(x[key])
+                else (list(x[key].values()), list(y[key].values()))
+            )
+            tensors += list(zip(xs, ys)) if isinstance(xs, list) else [(xs, ys)]
+    tensors = [(x, y) for x, y in tensors if torch.is_tensor(x) and x.is_floating_point()]
+    worst = max(((x - y).abs().max() / x.abs().max().clamp_min(1e-12)).item() for x, y in tensors)
+    return {
+        "tensors": len(tensors),
+        "equal": sum(torch.equal(x, y) for x, y in tensors),
+        "worst_relative_difference": worst,
+    }
+
+
+def run(name, images, device, steps, folder) -> dict:
+    torch.manual_seed(0)
+    whole = Trainer.from_recipe(name, images, seed=0, device=device)
+    whole.progress = False
+    whole.train(steps)
+    first = Trainer.from_recipe(name, images, seed=0, device=device)
+    first.progress = False
+    first.train(steps // 2, checkpoint=folder / f"{name}.pt")
+    second = Trainer.from_recipe(name, images, seed=0, device=device)
+    second.progress = False
+    second.train(until=steps, checkpoint=folder / f"{name}.pt")  # resumes from the file
+    history = whole.history["loss_d"] == second.history["loss_d"]
+    return {
+        "model": name,
+        "steps": steps,
+        "history_equal": history,
+        **compare(whole.state_dict(), second.state_dict()),
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--models", nargs="+", default=["mlp", "dcgan", "wgan-gp"])
+    p.add_argument("--save", metavar="NAME")
+    args = p.parse_args(argv)
+    device = resolve_device(args.device)
+    images = data.load(device=device)
+    with tempfile.TemporaryDirectory() as folder:
+        rows = [run(m, images, device, args.steps, Path(folder)) for m in args.models]
+    print(
+        format_table(
+            [
+                "model",
+                "steps",
+                "tensors bit for bit",
+                "worst relative difference",
+                "loss history equal",
+            ],
+            [
+                [
+                    r["model"],
+                    r["steps"],
+                    f"{r['equal']}/{r['tensors']}",
+                    f"{r['worst_relative_difference']:.2e}",
+                    r["history_equal"],
+                ]
+                for r in rows
+            ],
+        )
+    )
+    if args.save:
+        save(args.save, {"device": device.type, "rows": rows}, device)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
