@@ -178,15 +178,17 @@ class DeepMLPDiscriminator(nn.Module):
 
 class LeNetDiscriminator(nn.Module):
     """Post 004: LeNet-5 with BatchNorm and LeakyReLU, one output. Fix: a logit. Digits are
-    padded from 28x28 to 32x32 with background, as LeNet-5 was fed; the post resized them."""
+    padded from 28x28 to 32x32 with background, as LeNet-5 was fed; the post resized them.
+    `norm=False` is LeNet-5 without the BatchNorm the post added: a critic for WGAN-GP."""
     image_size = 32
 
-    def __init__(self):
+    def __init__(self, norm=True):
         super().__init__()
+        bn = (lambda c: nn.BatchNorm2d(c)) if norm else (lambda c: nn.Identity())
         self.net = nn.Sequential(
-            nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6), nn.LeakyReLU(0.2),      # (B, 6, 28, 28)
+            nn.Conv2d(1, 6, 5), bn(6), nn.LeakyReLU(0.2),                 # (B, 6, 28, 28)
             nn.MaxPool2d(2),                                              # (B, 6, 14, 14)
-            nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.LeakyReLU(0.2),   # (B, 16, 10, 10)
+            nn.Conv2d(6, 16, 5), bn(16), nn.LeakyReLU(0.2),               # (B, 16, 10, 10)
             nn.MaxPool2d(2),                                              # (B, 16, 5, 5)
             nn.Flatten(),                                                 # (B, 400)
             nn.Linear(400, 120), nn.LeakyReLU(0.2),                       # (B, 120)

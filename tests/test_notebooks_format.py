@@ -38,7 +38,7 @@ def test_every_notebook_carries_the_home():
         nb = json.loads(path.read_text())
         badge, install = ("".join(nb["cells"][i]["source"]) for i in (0, 1))
         assert f"/blob/{h['ref']}/notebooks/{path.name}" in badge
-        assert f'"git+{h["repository"]}@{h["ref"]}"' in install
+        assert f'HOME = "git+{h["repository"]}@{h["ref"]}"' in install
         assert nb["metadata"]["accelerator"] == "GPU"
 
 

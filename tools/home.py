@@ -22,21 +22,33 @@ PYPROJECT = ROOT / "pyproject.toml"
 NOTEBOOKS = ROOT / "notebooks"
 
 INSTALL = """\
-# On Colab, install gan_helpers at the version this notebook was written for (once per
-# runtime). GAN_COURSE_SOURCE, if set, names another source, such as a local checkout.
-import importlib.util, os, subprocess, sys
+# On Colab, install gan_helpers at the version this notebook was written for, once per
+# runtime. GAN_COURSE_SOURCE, if set, names another source, such as a local checkout.
+import importlib.util
+import os
+import subprocess
+import sys
+
+HOME = "{source}"  # noqa: E501
+
+
+class InstallFailed(Exception):
+    def _render_traceback_(self):  # IPython shows this line instead of a traceback
+        return [f"InstallFailed: {{self}}"]
+
+
 if "google.colab" in sys.modules and importlib.util.find_spec("gan_helpers") is None:
-    SOURCE = os.environ.get("GAN_COURSE_SOURCE", "{source}")
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", SOURCE],
-                         capture_output=True, text=True)
+    source = os.environ.get("GAN_COURSE_SOURCE", HOME)
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", source], capture_output=True, text=True
+    )
     if pip.returncode != 0:
-        class InstallFailed(Exception):
-            def _render_traceback_(self):  # IPython shows this line instead of a traceback
-                return [f"InstallFailed: {{self}}"]
         why = (pip.stderr.strip().splitlines() or ["no message"])[-1]
-        raise InstallFailed(f"pip could not install gan_helpers from {{SOURCE}} ({{why}}); "
-                            f"check that this runtime is online and run the cell again.")
-    print(f"installed gan_helpers from {{SOURCE}}")"""
+        raise InstallFailed(
+            f"pip could not install gan_helpers from {{source}} ({{why}}); "
+            "check that this runtime is online and run the cell again."
+        )
+    print(f"installed gan_helpers from {{source}}")"""
 
 
 def home() -> dict:
