@@ -1,5 +1,5 @@
-"""The sliders really render in JupyterLab: a real browser runs 06_latent_space, moves a
-slider and sees the picture change.
+"""The widgets really work in JupyterLab: a real browser runs 06_latent_space, moves a slider
+and sees the picture change, and presses play on chapter 00's steerable toy and sees it train.
 
 The headless tests in test_explore.py drive the widgets from Python; only a browser shows
 that the front end draws them, that a slider move reaches the kernel, and that the new
@@ -122,8 +122,8 @@ def _stop(proc) -> None:
 
 
 @contextmanager
-def jupyter_lab(folder: Path):
-    """(base URL, token) of a JupyterLab serving the repository, its state kept in `folder`."""
+def jupyter_lab(folder: Path, root: Path = ROOT):
+    """(base URL, token) of a JupyterLab serving `root`, its state kept in `folder`."""
     port, token = _free_port(), secrets.token_hex(16)
     _write_settings(folder / "settings")
     env = dict(
@@ -149,7 +149,7 @@ def jupyter_lab(folder: Path):
                 f"--IdentityProvider.token={token}",
                 f"--FileCheckpoints.checkpoint_dir={folder / 'checkpoints'}",
             ],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -224,6 +224,62 @@ def test_slider_moves_the_picture_in_jupyterlab(tmp_path):
     )
     assert shot_after != shot_before, "the slider moved but the rendered picture did not change"
     assert _digest(ROOT / NOTEBOOK) == before, "the test must not save the notebook"
+
+
+PLAYGROUND = {  # a notebook of one cell: chapter 00's steerable toy
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": {},
+            "outputs": [],
+            "source": ["from gan_helpers.explore import ToyPlayground\n", "ToyPlayground()"],
+        }
+    ],
+    "metadata": {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+    },
+    "nbformat": 4,
+    "nbformat_minor": 4,
+}
+
+
+def test_play_trains_the_toy_in_jupyterlab(tmp_path):
+    """Pressing the Play widget's play button makes the kernel train and redraw, frame after
+    frame, with no Python in between: the browser's own timer drives it."""
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "playground.ipynb").write_text(json.dumps(PLAYGROUND))
+    with jupyter_lab(tmp_path, root=served) as (base, token), sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(30_000)
+            url = f"{base}/lab/tree/playground.ipynb?reset&token={token}"
+            _open_and_run_all(page, url, tmp_path / "notebook.png")
+            image = page.locator("img.widget-image").first
+            shot_before = image.screenshot()
+            page.locator(".widget-play button").first.click()
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.widget-label')]"
+                ".some(l => /step [1-9]/.test(l.innerText) && l.innerText.includes('frames/s'))"
+            )
+            page.wait_for_timeout(1500)
+            shot_after = image.screenshot(path=str(tmp_path / "playground.png"))
+            status = page.locator(".widget-label", has_text="frames/s").first.inner_text()
+        finally:
+            browser.close()
+    print(f"after pressing play: {status}")
+    assert shot_after != shot_before, "play was pressed but the picture did not change"
 
 
 def _open_and_run_all(page, url: str, screenshot: Path) -> float:

@@ -300,3 +300,47 @@ def test_the_code_dropdown_of_an_infogan_generator_sets_its_category():
         assert int(ex.z[:10].argmax()) == k
         pictures.add(ex.image.value)
     assert len(pictures) == 10
+
+
+# --- chapter 00's steerable toy ------------------------------------------------------------
+
+
+def test_the_playground_trains_when_it_ticks_and_redraws(one_thread):
+    from gan_helpers.explore import ToyPlayground
+
+    toy = ToyPlayground(steps_per_frame=3)
+    first, weights = toy.image.value, [p.clone() for p in toy.trainer.G.parameters()]
+    toy.play.value += 1  # what a tick of the browser's Play widget does
+    assert toy.trainer.step == 3 and toy.image.value != first
+    assert not all(torch.equal(a, b) for a, b in zip(weights, toy.trainer.G.parameters()))
+    assert toy.status.value.startswith("step 3 ·")
+
+
+def test_a_zero_learning_rate_freezes_g_while_d_learns(one_thread):
+    from gan_helpers.explore import ToyPlayground
+
+    toy = ToyPlayground(steps_per_frame=2)
+    toy.lr_g.value = 0.0
+    g, d = ([p.clone() for p in m.parameters()] for m in (toy.trainer.G, toy.trainer.D))
+    for _ in range(3):
+        toy.one_step.click()
+    assert all(torch.equal(a, b) for a, b in zip(g, toy.trainer.G.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(d, toy.trainer.D.parameters()))
+    toy.lr_g.value = 1e-3  # and it moves again
+    toy.one_step.click()
+    assert not all(torch.equal(a, b) for a, b in zip(g, toy.trainer.G.parameters()))
+
+
+def test_the_game_noise_and_modes_controls_start_a_fresh_run(one_thread):
+    from gan_helpers import losses
+    from gan_helpers.explore import ToyPlayground
+
+    toy = ToyPlayground(steps_per_frame=2)
+    toy.one_step.click()
+    toy.loss.value = "WGAN-GP"
+    assert isinstance(toy.trainer.loss, losses.WassersteinGP) and toy.trainer.n_critic == 5
+    assert toy.trainer.step == 0
+    toy.z_dim.value = 16
+    assert toy.trainer.G.z_dim == 16
+    toy.modes.value = 12
+    assert int(toy.ring.y.max()) + 1 == 12 and "/12 modes" in toy.status.value

@@ -185,6 +185,13 @@ def infogan(r) -> str:
     )
 
 
+def toy_fps(r) -> str:
+    lines = [f"{loss}: {x['frames_per_s']:.0f} frames/s while training ({x['steps_per_frame']} "
+             f"steps a frame), {x['drawing_only_per_s']:.0f} frames/s drawing alone"
+             for loss, x in r["rows"].items()]
+    return f"{_source(r)}\n\n" + "\n".join(f"- {line}" for line in lines)
+
+
 BLOCKS = {  # name: (results file, renderer, the command that makes the file)
     "compare": (
         RESULTS / "compare-cpu.json",
@@ -217,6 +224,7 @@ BLOCKS = {  # name: (results file, renderer, the command that makes the file)
     "throughput-gpu": (RESULTS / "throughput-cuda.json", throughput, "bash benchmarks/gpu_run.sh"),
     "infogan": (RESULTS / "infogan.json", infogan, "python benchmarks/infogan.py --save infogan"),
     "ci": (RESULTS / "ci.json", ci, "bash .ci/run"),
+    "toy-fps": (RESULTS / "toy-fps.json", toy_fps, "python benchmarks/toy_fps.py --save toy-fps"),
 }
 
 
