@@ -3,13 +3,14 @@ shows), and the drawing alone, on one thread.
 
     python benchmarks/toy_fps.py [--frames 200] [--save toy-fps]
 """
+
 import argparse
 import sys
 import time
 
 import torch
-
 from common import hardware, save
+
 from gan_helpers.explore import ToyPlayground
 
 
@@ -29,10 +30,15 @@ def main(argv=None) -> int:
         for _ in range(args.frames):
             toy.render()
         drawing = args.frames / (time.perf_counter() - start)
-        rows[loss] = {"frames_per_s": training, "drawing_only_per_s": drawing,
-                      "steps_per_frame": toy.steps_per_frame}
-        print(f"{loss}: {training:.0f} frames/s with {toy.steps_per_frame} training steps "
-              f"each, {drawing:.0f} frames/s drawing alone")
+        rows[loss] = {
+            "frames_per_s": training,
+            "drawing_only_per_s": drawing,
+            "steps_per_frame": toy.steps_per_frame,
+        }
+        print(
+            f"{loss}: {training:.0f} frames/s with {toy.steps_per_frame} training steps "
+            f"each, {drawing:.0f} frames/s drawing alone"
+        )
     print(hardware())
     if args.save:
         save(args.save, {"frames": args.frames, "rows": rows}, "cpu")

@@ -262,12 +262,16 @@ class ToyPlayground:
     """
 
     RATES = (0.0, 1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
-    LOSSES = {"non-saturating": BCE, "saturating": lambda: BCE(saturating=True),
-              "WGAN-GP": WassersteinGP}
+    LOSSES = {
+        "non-saturating": BCE,
+        "saturating": lambda: BCE(saturating=True),
+        "WGAN-GP": WassersteinGP,
+    }
 
     def __init__(self, steps_per_frame=5, seed=0, size=300, grid=75):
         import ipywidgets as w
         from matplotlib import colormaps
+
         self.steps_per_frame, self.seed, self.size, self.grid = steps_per_frame, seed, size, grid
         self.colours = torch.tensor(colormaps["PRGn"](torch.linspace(0, 1, 256).numpy())[:, :3])
         self.play = w.Play(interval=60, min=0, max=10**9, step=1, description="play")
@@ -275,15 +279,29 @@ class ToyPlayground:
         self.reset = w.Button(description="reset")
         self.lr_g = w.SelectionSlider(options=self.RATES, value=1e-3, description="lr G")
         self.lr_d = w.SelectionSlider(options=self.RATES, value=1e-3, description="lr D")
-        self.loss = w.Dropdown(options=list(self.LOSSES), value="non-saturating",
-                               description="loss")
-        self.z_dim = w.SelectionSlider(options=(1, 2, 4, 16, 64, 256), value=2,
-                                       description="noise size")
+        self.loss = w.Dropdown(
+            options=list(self.LOSSES), value="non-saturating", description="loss"
+        )
+        self.z_dim = w.SelectionSlider(
+            options=(1, 2, 4, 16, 64, 256), value=2, description="noise size"
+        )
         self.modes = w.IntSlider(value=8, min=2, max=12, description="modes")
         self.image, self.status = w.Image(format="png"), w.Label()
-        self.widget = w.HBox([w.VBox([self.image, self.status]),
-                              w.VBox([w.HBox([self.play, self.one_step, self.reset]),
-                                      self.lr_g, self.lr_d, self.loss, self.z_dim, self.modes])])
+        self.widget = w.HBox(
+            [
+                w.VBox([self.image, self.status]),
+                w.VBox(
+                    [
+                        w.HBox([self.play, self.one_step, self.reset]),
+                        self.lr_g,
+                        self.lr_d,
+                        self.loss,
+                        self.z_dim,
+                        self.modes,
+                    ]
+                ),
+            ]
+        )
         self.play.observe(lambda _: self.tick(), names="value")
         self.one_step.on_click(lambda _: self.tick())
         self.reset.on_click(lambda _: self.start())
@@ -296,6 +314,7 @@ class ToyPlayground:
 
     def _ipython_display_(self):
         from IPython.display import display
+
         display(self.widget)
 
     def start(self):
@@ -303,13 +322,21 @@ class ToyPlayground:
         from .data import ring_of_gaussians
         from .models import ToyDiscriminator, ToyGenerator
         from .train import Trainer
+
         self.ring = ring_of_gaussians(4096, modes=self.modes.value, seed=self.seed)
         torch.manual_seed(self.seed)
         wgan = self.loss.value == "WGAN-GP"
-        self.trainer = Trainer(ToyGenerator(z_dim=self.z_dim.value), ToyDiscriminator(),
-                               self.ring, loss=self.LOSSES[self.loss.value](), batch_size=256,
-                               n_critic=5 if wgan else 1, betas=(0.5, 0.9 if wgan else 0.999),
-                               seed=self.seed, n_fixed=512)
+        self.trainer = Trainer(
+            ToyGenerator(z_dim=self.z_dim.value),
+            ToyDiscriminator(),
+            self.ring,
+            loss=self.LOSSES[self.loss.value](),
+            batch_size=256,
+            n_critic=5 if wgan else 1,
+            betas=(0.5, 0.9 if wgan else 0.999),
+            seed=self.seed,
+            n_fixed=512,
+        )
         self.trainer.progress = False
         self._set_rates()
         self.render()
@@ -329,6 +356,7 @@ class ToyPlayground:
         from PIL import Image, ImageDraw
 
         from .checks import modes_covered
+
         t, n, s = self.trainer, self.grid, self.size
         axis = torch.linspace(-3, 3, n)
         points = torch.stack(torch.meshgrid(axis, -axis, indexing="xy"), -1).reshape(-1, 2)

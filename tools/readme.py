@@ -186,9 +186,11 @@ def infogan(r) -> str:
 
 
 def toy_fps(r) -> str:
-    lines = [f"{loss}: {x['frames_per_s']:.0f} frames/s while training ({x['steps_per_frame']} "
-             f"steps a frame), {x['drawing_only_per_s']:.0f} frames/s drawing alone"
-             for loss, x in r["rows"].items()]
+    lines = [
+        f"{loss}: {x['frames_per_s']:.0f} frames/s while training ({x['steps_per_frame']} "
+        f"steps a frame), {x['drawing_only_per_s']:.0f} frames/s drawing alone"
+        for loss, x in r["rows"].items()
+    ]
     return f"{_source(r)}\n\n" + "\n".join(f"- {line}" for line in lines)
 
 
