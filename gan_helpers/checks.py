@@ -115,6 +115,15 @@ def follows_labels(shares: torch.Tensor, floor: float, name="the generator") -> 
         )
 
 
+def code_purity(purity: float, floor: float, name="the generator") -> None:
+    """Chapter 08: the share of samples whose digit matches their categorical code, under
+    the best one-to-one matching (explore.code_purity), is above `floor`; chance is 10%."""
+    print(f"{name}: code purity {purity:.0%} (needs at least {floor:.0%}; chance 10%)")
+    if not purity >= floor:
+        raise AssertionError(f"{name}'s categorical code matches the digits only "
+                             f"{purity:.0%} of the time, not above the floor {floor:.0%}.")
+
+
 def modes_covered(points, modes=8, radius=2.0, within=0.25, min_share=0.02) -> int:
     """How many ring modes hold at least `min_share` of the points within `within` of their
     centre: `modes` is full coverage, 1 is complete mode collapse."""

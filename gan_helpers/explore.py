@@ -80,25 +80,31 @@ def follows_labels(G, n=100, seed=0) -> torch.Tensor:
 
 def code_purity(G, n=100, seed=0) -> tuple[float, list]:
     """How well an InfoGAN generator's categorical code matches the digit classes: n samples
-    per code, judged by the metrics' classifier; the share judged right under the best
-    one-to-one matching of codes to digits, and that matching (code -> digit)."""
+    per code, judged by the metrics' classifier; see `matched_purity`."""
     z = torch.randn(n * G.n_cat, G.z_dim, generator=torch.Generator().manual_seed(seed))
     codes = torch.arange(G.n_cat).repeat_interleave(n)
     z[:, : G.n_cat] = torch.nn.functional.one_hot(codes, G.n_cat).float()
-    counts = torch.zeros(G.n_cat, N_CLASSES)
-    counts.index_put_((codes, classify(generate(G, z))), torch.ones(len(z)), accumulate=True)
-    # best[mask]: the most matches for codes 0..k-1 given the digit set `mask` (k = |mask|)
-    best, pick = {0: 0.0}, {0: []}
+    return matched_purity(codes, classify(generate(G, z)))
+
+
+def matched_purity(codes, digits) -> tuple[float, list]:
+    """The share of samples whose digit is the one their code stands for, under the best
+    one-to-one matching of codes to digits, and that matching (code -> digit). Exact: a
+    dynamic programme over the sets of digits already matched."""
+    n_cat = int(codes.max()) + 1
+    counts = torch.zeros(n_cat, N_CLASSES)
+    counts.index_put_((codes, digits), torch.ones(len(codes)), accumulate=True)
+    best, pick = {0: 0.0}, {0: []}  # over digit sets `mask`: the best for codes 0..|mask|-1
     for mask in range(1, 1 << N_CLASSES):
         k = bin(mask).count("1") - 1
-        if k < G.n_cat:
+        if k < n_cat:
             best[mask], pick[mask] = max(
                 (best[mask ^ (1 << d)] + counts[k, d].item(), pick[mask ^ (1 << d)] + [d])
                 for d in range(N_CLASSES)
                 if mask >> d & 1
             )
-    full = max((m for m in best if bin(m).count("1") == G.n_cat), key=best.get)
-    return best[full] / len(z), pick[full]
+    full = max((m for m in best if bin(m).count("1") == n_cat), key=best.get)
+    return best[full] / len(codes), pick[full]
 
 
 def walk_effects(G, dims, n=64, span=2.5, seed=0, label=None) -> dict:
@@ -353,36 +359,21 @@ class ToyPlayground:
         self.render()
 
     def render(self):
-        from PIL import Image, ImageDraw
-
         from .checks import modes_covered
 
-        t, n, s = self.trainer, self.grid, self.size
-        axis = torch.linspace(-3, 3, n)
-        points = torch.stack(torch.meshgrid(axis, -axis, indexing="xy"), -1).reshape(-1, 2)
+        t = self.trainer
         with _one_thread(), torch.inference_mode():
-            score = t.D(points)
             fakes = t.G.eval()(t.fixed_z).detach()
         t.G.train()
-        if self.loss.value == "WGAN-GP":  # a critic's score has no scale: stretch it to [0, 1]
-            score = (score - score.min()) / (score.max() - score.min()).clamp_min(1e-6)
-        else:
-            score = torch.sigmoid(score)
-        rgb = self.colours[(score * 255).long().clamp(0, 255)].reshape(n, n, 3)
-        img = Image.fromarray((rgb * 255).byte().numpy()).resize((s, s), Image.BILINEAR)
-        draw = ImageDraw.Draw(img)
-        to_px = lambda p: ((p[:, 0] + 3) / 6 * s, (3 - p[:, 1]) / 6 * s)
-        at = fakes[:60].clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad(t.loss.g_loss(t.D, at), at)
-        push = -grad / grad.norm(dim=1).max().clamp_min(1e-12) * 0.5
-        for (x0, y0), (x1, y1) in zip(zip(*to_px(at.detach())), zip(*to_px(at.detach() + push))):
-            draw.line([(x0, y0), (x1, y1)], fill=(166, 54, 3), width=2)
-        for colour, p in (((0, 0, 0), self.ring.x[:500]), ((255, 140, 0), fakes)):
-            for x, y in zip(*to_px(p)):
-                draw.rectangle([x - 1, y - 1, x + 1, y + 1], fill=colour)
-        buf = io.BytesIO()
-        img.save(buf, format="PNG", compress_level=1)
-        self.image.value = buf.getvalue()
+        self.image.value = _draw_toy(
+            t,
+            self.ring.x[:500],
+            fakes,
+            self.colours,
+            self.size,
+            self.grid,
+            critic=self.loss.value == "WGAN-GP",
+        )
         now = time.perf_counter()
         fps = "" if self._last is None else f" · {1 / max(now - self._last, 1e-6):.0f} frames/s"
         self._last = now
@@ -395,3 +386,33 @@ class ToyPlayground:
         for _ in range(frames):
             self.tick()
         return frames / (time.perf_counter() - start)
+
+
+def _draw_toy(t, real, fakes, colours, size, grid, critic) -> bytes:
+    """One frame as PNG bytes: D's surface as an image (a critic's score stretched to its
+    range), the real points black, G's points orange, and where G's loss pushes them."""
+    from PIL import Image, ImageDraw
+
+    axis = torch.linspace(-3, 3, grid)
+    points = torch.stack(torch.meshgrid(axis, -axis, indexing="xy"), -1).reshape(-1, 2)
+    with _one_thread(), torch.inference_mode():
+        score = t.D(points)
+    if critic:  # a critic's score has no scale of its own
+        score = (score - score.min()) / (score.max() - score.min()).clamp_min(1e-6)
+    else:
+        score = torch.sigmoid(score)
+    rgb = colours[(score * 255).long().clamp(0, 255)].reshape(grid, grid, 3)
+    img = Image.fromarray((rgb * 255).byte().numpy()).resize((size, size), Image.BILINEAR)
+    draw = ImageDraw.Draw(img)
+    to_px = lambda p: ((p[:, 0] + 3) / 6 * size, (3 - p[:, 1]) / 6 * size)
+    at = fakes[:60].clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(t.loss.g_loss(t.D, at), at)
+    push = -grad / grad.norm(dim=1).max().clamp_min(1e-12) * 0.5
+    for (x0, y0), (x1, y1) in zip(zip(*to_px(at.detach())), zip(*to_px(at.detach() + push))):
+        draw.line([(x0, y0), (x1, y1)], fill=(166, 54, 3), width=2)
+    for colour, p in (((0, 0, 0), real), ((255, 140, 0), fakes)):
+        for x, y in zip(*to_px(p)):
+            draw.rectangle([x - 1, y - 1, x + 1, y + 1], fill=colour)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()

@@ -29,285 +29,8 @@ STATS = ("loss_d", "loss_g", "d_real", "d_fake", "penalty", "info")
 REMEDY = "try a lower learning rate, or a gradient penalty (the wgan-gp loss)"
 
 
-class Trainer:
-    """Train a G/D pair: `Trainer.from_recipe("dcgan", images).train(1000)`.
-
-    `noise` is an InstanceNoise schedule for D's inputs; `ema` the decay of an
-    exponential moving average of G's weights, from which samples are then drawn; `speed`
-    names options from SPEED_OPTIONS (see `_apply_speed`).
-    """
-
-    def __init__(
-        self,
-        G,
-        D,
-        images: Images,
-        *,
-        loss=None,
-        batch_size=128,
-        lr_g=2e-4,
-        lr_d=2e-4,
-        betas=(0.5, 0.999),
-        n_critic=1,
-        noise=None,
-        ema=None,
-        seed=0,
-        n_fixed=64,
-        device=None,
-        name="custom",
-        speed=(),
-    ):
-        for key, value in (
-            ("batch_size", batch_size),
-            ("n_critic", n_critic),
-            ("n_fixed", n_fixed),
-        ):
-            _check_count(key, value)
-        for key, value in (("lr_g", lr_g), ("lr_d", lr_d)):
-            if not _is_number(value) or not value > 0:
-                raise GanError(f"The learning rate {key} must be a positive number, not {value!r}.")
-        if noise is not None and not isinstance(noise, InstanceNoise):
-            raise GanError(f"noise must be an InstanceNoise(sigma, steps) or None, not {noise!r}.")
-        if ema is not None and not (_is_number(ema) and 0 < ema < 1):
-            raise GanError(f"ema must be a decay between 0 and 1, such as 0.999, not {ema!r}.")
-        unknown = set(speed) - set(SPEED_OPTIONS)
-        if unknown:
-            raise GanError(
-                f"Unknown speed option {sorted(unknown)[0]!r}; choose from "
-                f"{', '.join(SPEED_OPTIONS)}."
-            )
-        if G.image_size != D.image_size:
-            raise GanError(
-                f"G draws {G.image_size}x{G.image_size} images but D reads "
-                f"{D.image_size}x{D.image_size}; pair models of one size."
-            )
-        if is_conditional(G) != is_conditional(D):
-            raise GanError("Either both models or neither must be conditional on the label.")
-        self.device = resolve_device(device) if device is not None else images.x.device
-        self.G, self.D = G.to(self.device), D.to(self.device)
-        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if ema else None
-        self.loss = loss if loss is not None else BCE()
-        self.name, self.n_critic, self.noise, self.ema = name, n_critic, noise, ema
-        self.settings = {
-            "batch_size": batch_size,
-            "lr_g": lr_g,
-            "lr_d": lr_d,
-            "betas": list(betas),
-            "n_critic": n_critic,
-            "seed": seed,
-            "ema": ema,
-            "noise": None if noise is None else [noise.sigma, noise.steps],
-        }
-        try:
-            fused = self.device.type in ("cpu", "cuda")  # one kernel for all the weights
-            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=betas, fused=fused)
-            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=betas, fused=fused)
-        except ValueError as e:  # e.g. "Invalid beta parameter at index 0: 1.5"
-            raise GanError(f"{e}; Adam's betas must lie in [0, 1).") from None
-        self.speed = _apply_speed(self, tuple(speed))
-
-        torch.manual_seed(seed)
-        order = torch.Generator(device=self.device).manual_seed(seed)
-        if images.x.device != self.device:
-            images = Images(
-                images.x.to(self.device), images.y.to(self.device), images.name, images.background
-            )
-        pad = (G.image_size - 28) // 2 if G.image_size else 0  # 32x32 models: padded digits
-        self.batches = Batches(images, batch_size, order, pad=pad, labels=is_conditional(G))
-        fixed = torch.Generator().manual_seed(seed)  # on the CPU: the same on every device
-        self.fixed_z = torch.randn(n_fixed, G.z_dim, generator=fixed).to(self.device)
-        self.step = 0
-        self.history = History()
-        self.snapshots = []  # (step, (n_fixed, 1, 28, 28) CPU tensor)
-        self.progress = not smoke_mode()
-        self.last_save = None  # (path, step) of the checkpoint last written or read
-
-    @classmethod
-    def from_recipe(cls, name, images, *, seed=0, change_g=None, change_d=None, **overrides):
-        """The Trainer of a named model of the series, with its own settings. `change_g`
-        and `change_d` take the recipe's freshly seeded G or D and return the model to
-        train instead; `overrides` replace Trainer settings."""
-        r = recipes.get(name)
-        torch.manual_seed(seed)
-        G, D = r.build()
-        G = change_g(G) if change_g is not None else G
-        D = change_d(D) if change_d is not None else D
-        return cls(G, D, images, seed=seed, name=name, **{**r.trainer_settings(), **overrides})
-
-    # --- training ------------------------------------------------------------------------
-
-    def train(
-        self,
-        steps=None,
-        *,
-        until=None,
-        seconds=None,
-        checkpoint=None,
-        checkpoint_every=200,
-        keep_every=None,
-        snapshot_every=None,
-        on_snapshot=None,
-    ) -> "History":
-        """Train `steps` more steps, or on `until` the run has that many, or for `seconds`
-        more seconds of training (snapshots and saves not counted); returns the History.
-
-        With `checkpoint`, the run is saved there every `checkpoint_every` steps and at the
-        end (`keep_every` also keeps copies `<stem>-<step>.pt`). A fresh Trainer whose
-        checkpoint file exists resumes from it first, so running a cell again after a lost
-        runtime goes on where it stopped. `on_snapshot(step, images)` receives the
-        fixed-noise samples every `snapshot_every` steps and at the end.
-
-        Ctrl-C and SIGTERM end training between two steps, save, and raise `Interrupted`.
-        A NaN or Inf raises `Diverged`, and nothing is saved after it.
-        """
-        budgets = {
-            k: v
-            for k, v in (("steps", steps), ("until", until), ("seconds", seconds))
-            if v is not None
-        }
-        if len(budgets) != 1:
-            raise GanError(
-                "Pass train() one budget: steps (how many more), until= (the step to "
-                "reach) or seconds= (how long), not several or none."
-            )
-        if seconds is not None and not (_is_number(seconds) and seconds > 0):
-            raise GanError(f"seconds must be a positive number, not {seconds!r}.")
-        if seconds is None:
-            _check_count(*next(iter(budgets.items())))
-        for key, every in (
-            ("snapshot_every", snapshot_every),
-            ("checkpoint_every", checkpoint_every),
-            ("keep_every", keep_every),
-        ):
-            if every is not None:
-                _check_count(key, every)
-        if checkpoint is not None and self.last_save is None and Path(checkpoint).is_file():
-            self._resume(Path(checkpoint), until, on_snapshot)
-        end = until if until is not None else self.step + steps if steps is not None else math.inf
-        stop_at = math.inf if seconds is None else self.history.seconds + seconds
-        log_every = 1 if self.device.type == "cpu" else 50  # reading a number back waits
-        due = lambda every: every is not None and self.step % every == 0
-        bar = tqdm(
-            total=end - self.step if end < math.inf else None,
-            desc=self.name,
-            disable=not self.progress,
-            leave=False,
-        )
-        self.G.train()
-        self.D.train()
-        tick = time.perf_counter()
-        with _stop_on_signals() as stop:
-            try:
-                while (
-                    self.step < end
-                    and not stop
-                    and self.history.seconds + time.perf_counter() - tick < stop_at
-                ):
-                    sigma = self.noise.at(self.step) if self.noise else 0.0
-                    stats = train_step(
-                        self.G,
-                        self.D,
-                        self.opt_g,
-                        self.opt_d,
-                        self.batches,
-                        self.loss,
-                        self.n_critic,
-                        sigma,
-                    )
-                    if self.G_ema is not None:
-                        ema_update(self.G_ema, self.G, self.ema, self.step)
-                    self.step += 1
-                    self.history.images += self.batches.batch_size * self.n_critic
-                    self.history.add(self.step, stats)
-                    bar.update(1)
-                    snap = due(snapshot_every)
-                    save = checkpoint is not None and (due(checkpoint_every) or due(keep_every))
-                    if snap or save or due(log_every):
-                        self.history.flush()  # before any save: a NaN stops the run here
-                        bar.set_postfix(
-                            loss_d=f"{self.history['loss_d'][-1]:.3f}",
-                            loss_g=f"{self.history['loss_g'][-1]:.3f}",
-                            refresh=False,
-                        )
-                    if snap or save:
-                        self.history.seconds += _elapsed(tick, self.device)
-                        if snap:
-                            self._snapshot(on_snapshot)
-                        if save:
-                            self.save(checkpoint, keep=due(keep_every))
-                        tick = time.perf_counter()
-                self.history.seconds += _elapsed(tick, self.device)
-                self.history.flush()
-                if snapshot_every and (not self.snapshots or self.snapshots[-1][0] != self.step):
-                    self._snapshot(on_snapshot)  # the end of the run, whatever its budget
-                if checkpoint is not None and self.last_save != (Path(checkpoint), self.step):
-                    self.save(checkpoint)
-            except Diverged as e:
-                raise Diverged(self._last_good(e, checkpoint)) from None
-            finally:
-                bar.close()
-        if stop:
-            saved = (
-                f"; {checkpoint} holds step {self.step}"
-                if checkpoint is not None
-                else "; nothing was saved (no checkpoint path)"
-            )
-            raise Interrupted(
-                stop[0],
-                f"Training stopped by {stop[0].name} between two steps at step {self.step}{saved}.",
-            )
-        return self.history
-
-    def _resume(self, path: Path, until, on_snapshot) -> None:
-        """Go on from the checkpoint of a run with the same model and settings."""
-        saved = checkpoint.load(path, model=self.name).get("settings", {})
-        differ = [k for k, v in self.settings.items() if saved.get(k) != v]
-        if differ:
-            k = differ[0]
-            raise GanError(
-                f"{path} holds a run with {k} {saved.get(k)!r}, not {self.settings[k]!r}; "
-                f"delete it to start over with these settings, or pass another "
-                f"checkpoint path."
-            )
-        self.load(path)
-        total = f" of {until}" if until is not None else ""
-        left = (
-            "nothing left to train"
-            if until is not None and self.step >= until
-            else "going on from there"
-        )
-        print(f"Resumed {path} at step {self.step}{total}: {left} (delete the file to start over).")
-        if on_snapshot is not None and self.snapshots:
-            on_snapshot(*self.snapshots[-1])
-
-    def _last_good(self, e, path) -> str:
-        if path is None or self.last_save is None or self.last_save[0] != Path(path):
-            return str(e)
-        return f"{str(e).rstrip('.')}; {path} keeps step {self.last_save[1]}, the last good one."
-
-    def _snapshot(self, on_snapshot) -> None:
-        images = self.sample(z=self.fixed_z).cpu()
-        self.snapshots.append((self.step, images))
-        if on_snapshot is not None:
-            on_snapshot(self.step, images)
-
-    # --- sampling --------------------------------------------------------------------------
-
-    @property
-    def generator(self):
-        """The generator samples come from: the EMA copy if there is one."""
-        return self.G if self.G_ema is None else self.G_ema
-
-    def sample(self, n=None, *, z=None, labels=None, ema=True):
-        """(n, 1, 28, 28) samples in [-1, 1], drawn in eval mode from fresh noise or `z`.
-        A conditional generator draws the digits 0, 1, ..., 9, 0, ... unless given
-        `labels`; `ema=False` draws from the raw G of an EMA run."""
-        z = torch.randn(n, self.G.z_dim, device=self.device) if z is None else z.to(self.device)
-        if is_conditional(self.G) and labels is None:
-            labels = torch.arange(len(z), device=self.device) % N_CLASSES
-        return generate(self.generator if ema else self.G, z, labels)
-
-    # --- checkpoints -----------------------------------------------------------------------
+class Saving:
+    """What a Trainer writes to a checkpoint and reads back (mixed into Trainer)."""
 
     def state_dict(self) -> dict:
         rng = {"torch": torch.get_rng_state(), "order": self.batches.generator.get_state()}
@@ -397,8 +120,319 @@ class Trainer:
         self.last_save = (Path(path), self.step)
         return changed
 
+    def _resume(self, path: Path, until, on_snapshot) -> None:
+        """Go on from the checkpoint of a run with the same model and settings."""
+        saved = checkpoint.load(path, model=self.name).get("settings", {})
+        differ = [k for k, v in self.settings.items() if saved.get(k) != v]
+        if differ:
+            k = differ[0]
+            raise GanError(
+                f"{path} holds a run with {k} {saved.get(k)!r}, not {self.settings[k]!r}; "
+                f"delete it to start over with these settings, or pass another "
+                f"checkpoint path."
+            )
+        self.load(path)
+        total = f" of {until}" if until is not None else ""
+        left = (
+            "nothing left to train"
+            if until is not None and self.step >= until
+            else "going on from there"
+        )
+        print(f"Resumed {path} at step {self.step}{total}: {left} (delete the file to start over).")
+        if on_snapshot is not None and self.snapshots:
+            on_snapshot(*self.snapshots[-1])
+
+    def _last_good(self, e, path) -> str:
+        if path is None or self.last_save is None or self.last_save[0] != Path(path):
+            return str(e)
+        return f"{str(e).rstrip('.')}; {path} keeps step {self.last_save[1]}, the last good one."
+
+
+class Trainer(Saving):
+    """Train a G/D pair: `Trainer.from_recipe("dcgan", images).train(1000)`.
+
+    `noise` is an InstanceNoise schedule for D's inputs; `ema` the decay of an
+    exponential moving average of G's weights, from which samples are then drawn; `speed`
+    names options from SPEED_OPTIONS (see `_apply_speed`).
+    """
+
+    def __init__(
+        self,
+        G,
+        D,
+        images: Images,
+        *,
+        loss=None,
+        batch_size=128,
+        lr_g=2e-4,
+        lr_d=2e-4,
+        betas=(0.5, 0.999),
+        n_critic=1,
+        noise=None,
+        ema=None,
+        seed=0,
+        n_fixed=64,
+        device=None,
+        name="custom",
+        speed=(),
+    ):
+        _check_settings(G, D, batch_size, lr_g, lr_d, n_critic, n_fixed, noise, ema, speed)
+        self.device = resolve_device(device) if device is not None else images.x.device
+        self.G, self.D = G.to(self.device), D.to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if ema else None
+        self.loss = loss if loss is not None else BCE()
+        self.name, self.n_critic, self.noise, self.ema = name, n_critic, noise, ema
+        noise_settings = None if noise is None else [noise.sigma, noise.steps]
+        self.settings = dict(
+            batch_size=batch_size,
+            lr_g=lr_g,
+            lr_d=lr_d,
+            betas=list(betas),
+            n_critic=n_critic,
+            seed=seed,
+            ema=ema,
+            noise=noise_settings,
+        )
+        self.opt_g, self.opt_d = _adam(self.G, lr_g, betas), _adam(self.D, lr_d, betas)
+        self.speed = _apply_speed(self, tuple(speed))
+
+        torch.manual_seed(seed)
+        self.batches, self.fixed_z = _data(images, G, self.device, batch_size, n_fixed, seed)
+        self.step = 0
+        self.history = History()
+        self.snapshots = []  # (step, (n_fixed, 1, 28, 28) CPU tensor)
+        self.progress = not smoke_mode()
+        self.last_save = None  # (path, step) of the checkpoint last written or read
+
+    @classmethod
+    def from_recipe(cls, name, images, *, seed=0, change_g=None, change_d=None, **overrides):
+        """The Trainer of a named model of the series, with its own settings. `change_g`
+        and `change_d` take the recipe's freshly seeded G or D and return the model to
+        train instead; `overrides` replace Trainer settings."""
+        r = recipes.get(name)
+        torch.manual_seed(seed)
+        G, D = r.build()
+        G = change_g(G) if change_g is not None else G
+        D = change_d(D) if change_d is not None else D
+        return cls(G, D, images, seed=seed, name=name, **{**r.trainer_settings(), **overrides})
+
+    # --- training ------------------------------------------------------------------------
+
+    def train(
+        self,
+        steps=None,
+        *,
+        until=None,
+        seconds=None,
+        checkpoint=None,
+        checkpoint_every=200,
+        keep_every=None,
+        snapshot_every=None,
+        on_snapshot=None,
+    ) -> "History":
+        """Train `steps` more steps, or on `until` the run has that many, or for `seconds`
+        more seconds of training (snapshots and saves not counted); returns the History.
+
+        With `checkpoint`, the run is saved there every `checkpoint_every` steps and at the
+        end (`keep_every` also keeps copies `<stem>-<step>.pt`). A fresh Trainer whose
+        checkpoint file exists resumes from it first, so running a cell again after a lost
+        runtime goes on where it stopped. `on_snapshot(step, images)` receives the
+        fixed-noise samples every `snapshot_every` steps and at the end.
+
+        Ctrl-C and SIGTERM end training between two steps, save, and raise `Interrupted`.
+        A NaN or Inf raises `Diverged`, and nothing is saved after it.
+        """
+        _check_budget(steps, until, seconds, snapshot_every, checkpoint_every, keep_every)
+        if checkpoint is not None and self.last_save is None and Path(checkpoint).is_file():
+            self._resume(Path(checkpoint), until, on_snapshot)
+        end = until if until is not None else self.step + steps if steps is not None else math.inf
+        stop_at = math.inf if seconds is None else self.history.seconds + seconds
+        stop = _loop(
+            self,
+            end,
+            stop_at,
+            checkpoint,
+            checkpoint_every,
+            keep_every,
+            snapshot_every,
+            on_snapshot,
+        )
+        if stop:
+            saved = (
+                f"; {checkpoint} holds step {self.step}"
+                if checkpoint is not None
+                else "; nothing was saved (no checkpoint path)"
+            )
+            raise Interrupted(
+                stop[0],
+                f"Training stopped by {stop[0].name} between two steps at step {self.step}{saved}.",
+            )
+        return self.history
+
+    def _snapshot(self, on_snapshot) -> None:
+        images = self.sample(z=self.fixed_z).cpu()
+        self.snapshots.append((self.step, images))
+        if on_snapshot is not None:
+            on_snapshot(self.step, images)
+
+    # --- sampling --------------------------------------------------------------------------
+
+    @property
+    def generator(self):
+        """The generator samples come from: the EMA copy if there is one."""
+        return self.G if self.G_ema is None else self.G_ema
+
+    def sample(self, n=None, *, z=None, labels=None, ema=True):
+        """(n, 1, 28, 28) samples in [-1, 1], drawn in eval mode from fresh noise or `z`.
+        A conditional generator draws the digits 0, 1, ..., 9, 0, ... unless given
+        `labels`; `ema=False` draws from the raw G of an EMA run."""
+        z = torch.randn(n, self.G.z_dim, device=self.device) if z is None else z.to(self.device)
+        if is_conditional(self.G) and labels is None:
+            labels = torch.arange(len(z), device=self.device) % N_CLASSES
+        return generate(self.generator if ema else self.G, z, labels)
+
 
 # --- the runtime ---------------------------------------------------------------------------
+
+
+def _adam(model, lr, betas):
+    fused = next(model.parameters()).device.type in ("cpu", "cuda")  # one kernel for all
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=fused)
+    except ValueError as e:  # e.g. "Invalid beta parameter at index 0: 1.5"
+        raise GanError(f"{e}; Adam's betas must lie in [0, 1).") from None
+
+
+def _data(images, G, device, batch_size, n_fixed, seed):
+    """The batches in a seeded order on the device, and the fixed noise, drawn on the CPU
+    so that it is the same on every device."""
+    if images.x.device != device:
+        images = Images(images.x.to(device), images.y.to(device), images.name, images.background)
+    order = torch.Generator(device=device).manual_seed(seed)
+    pad = (G.image_size - 28) // 2 if G.image_size else 0  # 32x32 models: padded digits
+    batches = Batches(images, batch_size, order, pad=pad, labels=is_conditional(G))
+    fixed = torch.Generator().manual_seed(seed)
+    return batches, torch.randn(n_fixed, G.z_dim, generator=fixed).to(device)
+
+
+def _check_settings(G, D, batch_size, lr_g, lr_d, n_critic, n_fixed, noise, ema, speed):
+    for key, value in (
+        ("batch_size", batch_size),
+        ("n_critic", n_critic),
+        ("n_fixed", n_fixed),
+    ):
+        _check_count(key, value)
+    for key, value in (("lr_g", lr_g), ("lr_d", lr_d)):
+        if not _is_number(value) or not value > 0:
+            raise GanError(f"The learning rate {key} must be a positive number, not {value!r}.")
+    if noise is not None and not isinstance(noise, InstanceNoise):
+        raise GanError(f"noise must be an InstanceNoise(sigma, steps) or None, not {noise!r}.")
+    if ema is not None and not (_is_number(ema) and 0 < ema < 1):
+        raise GanError(f"ema must be a decay between 0 and 1, such as 0.999, not {ema!r}.")
+    unknown = set(speed) - set(SPEED_OPTIONS)
+    if unknown:
+        raise GanError(
+            f"Unknown speed option {sorted(unknown)[0]!r}; choose from {', '.join(SPEED_OPTIONS)}."
+        )
+    if G.image_size != D.image_size:
+        raise GanError(
+            f"G draws {G.image_size}x{G.image_size} images but D reads "
+            f"{D.image_size}x{D.image_size}; pair models of one size."
+        )
+    if is_conditional(G) != is_conditional(D):
+        raise GanError("Either both models or neither must be conditional on the label.")
+
+
+def _check_budget(steps, until, seconds, snapshot_every, checkpoint_every, keep_every):
+    """One budget, and positive counts: each mistake one sentence."""
+    budgets = {
+        k: v for k, v in (("steps", steps), ("until", until), ("seconds", seconds)) if v is not None
+    }
+    if len(budgets) != 1:
+        raise GanError(
+            "Pass train() one budget: steps (how many more), until= (the step to "
+            "reach) or seconds= (how long), not several or none."
+        )
+    if seconds is not None and not (_is_number(seconds) and seconds > 0):
+        raise GanError(f"seconds must be a positive number, not {seconds!r}.")
+    if seconds is None:
+        _check_count(*next(iter(budgets.items())))
+    for key, every in (
+        ("snapshot_every", snapshot_every),
+        ("checkpoint_every", checkpoint_every),
+        ("keep_every", keep_every),
+    ):
+        if every is not None:
+            _check_count(key, every)
+
+
+def _loop(
+    t, end, stop_at, checkpoint, checkpoint_every, keep_every, snapshot_every, on_snapshot
+) -> list:
+    """The runtime around the step: signals, progress, snapshots, saves, the clock and
+    the divergence guard. Returns the signals that stopped it, if any."""
+    log_every = 1 if t.device.type == "cpu" else 50  # reading a number back waits
+    due = lambda every: every is not None and t.step % every == 0
+    bar = tqdm(
+        total=end - t.step if end < math.inf else None,
+        desc=t.name,
+        disable=not t.progress,
+        leave=False,
+    )
+    t.G.train()
+    t.D.train()
+    tick = time.perf_counter()
+    with _stop_on_signals() as stop:
+        try:
+            while (
+                t.step < end
+                and not stop
+                and t.history.seconds + time.perf_counter() - tick < stop_at
+            ):
+                sigma = t.noise.at(t.step) if t.noise else 0.0
+                stats = train_step(
+                    t.G,
+                    t.D,
+                    t.opt_g,
+                    t.opt_d,
+                    t.batches,
+                    t.loss,
+                    t.n_critic,
+                    sigma,
+                )
+                if t.G_ema is not None:
+                    ema_update(t.G_ema, t.G, t.ema, t.step)
+                t.step += 1
+                t.history.images += t.batches.batch_size * t.n_critic
+                t.history.add(t.step, stats)
+                bar.update(1)
+                snap = due(snapshot_every)
+                save = checkpoint is not None and (due(checkpoint_every) or due(keep_every))
+                if snap or save or due(log_every):
+                    t.history.flush()  # before any save: a NaN stops the run here
+                    bar.set_postfix(
+                        loss_d=f"{t.history['loss_d'][-1]:.3f}",
+                        loss_g=f"{t.history['loss_g'][-1]:.3f}",
+                        refresh=False,
+                    )
+                if snap or save:
+                    t.history.seconds += _elapsed(tick, t.device)
+                    if snap:
+                        t._snapshot(on_snapshot)
+                    if save:
+                        t.save(checkpoint, keep=due(keep_every))
+                    tick = time.perf_counter()
+            t.history.seconds += _elapsed(tick, t.device)
+            t.history.flush()
+            if snapshot_every and (not t.snapshots or t.snapshots[-1][0] != t.step):
+                t._snapshot(on_snapshot)  # the end of the run, whatever its budget
+            if checkpoint is not None and t.last_save != (Path(checkpoint), t.step):
+                t.save(checkpoint)
+        except Diverged as e:
+            raise Diverged(t._last_good(e, checkpoint)) from None
+        finally:
+            bar.close()
+    return stop
 
 
 class Diverged(GanError):

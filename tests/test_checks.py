@@ -109,3 +109,14 @@ def test_modes_covered_counts_a_collapsed_toy_as_one_mode():
     ring = data.ring_of_gaussians(2000, seed=0)
     assert checks.modes_covered(ring.x) == 8
     assert checks.modes_covered(ring.x[ring.y == 2]) == 1
+
+
+def test_code_purity_fails_a_code_the_generator_ignores():
+    torch.manual_seed(0)
+    from gan_helpers import explore, models
+
+    ignored, _ = explore.code_purity(models.InfoGenerator().eval(), n=20)  # untrained
+    assert ignored == pytest.approx(0.1)
+    with pytest.raises(AssertionError, match="only 10%"):
+        checks.code_purity(ignored, floor=0.2)
+    checks.code_purity(0.35, floor=0.2)
