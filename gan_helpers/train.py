@@ -42,7 +42,7 @@ class Saving:
             "settings": self.settings,
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
-            "G_ema": None if self.G_ema is None else self.G_ema.state_dict(),
+            "G_ema": None if self.G_ema is None else self.generator.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "batches": self.batches.state_dict(),
@@ -85,6 +85,7 @@ class Saving:
             self.D.load_state_dict(s["D"])
             if self.G_ema is not None:
                 self.G_ema.load_state_dict(s["G_ema"])
+                self._ema_stale = False  # saved with measured statistics
             self.opt_g.load_state_dict(s["opt_g"])
             self.opt_d.load_state_dict(s["opt_d"])
             self.batches.load_state_dict(s["batches"])
@@ -203,6 +204,7 @@ class Trainer(Saving):
         self.snapshots = []  # (step, (n_fixed, 1, 28, 28) CPU tensor)
         self.progress = not smoke_mode()
         self.last_save = None  # (path, step) of the checkpoint last written or read
+        self._ema_stale = ema is not None  # the EMA copy's BatchNorm statistics need measuring
 
     @classmethod
     def from_recipe(cls, name, images, *, seed=0, change_g=None, change_d=None, **overrides):
@@ -279,7 +281,11 @@ class Trainer(Saving):
 
     @property
     def generator(self):
-        """The generator samples come from: the EMA copy if there is one."""
+        """The generator samples come from: the EMA copy if there is one, its BatchNorm
+        statistics measured for its own weights."""
+        if self.G_ema is not None and self._ema_stale:
+            standing_statistics(self.G_ema)
+            self._ema_stale = False
         return self.G if self.G_ema is None else self.G_ema
 
     def sample(self, n=None, *, z=None, labels=None, ema=True):
@@ -402,6 +408,7 @@ def _loop(
                 )
                 if t.G_ema is not None:
                     ema_update(t.G_ema, t.G, t.ema, t.step)
+                    t._ema_stale = True
                 t.step += 1
                 t.history.images += t.batches.batch_size * t.n_critic
                 t.history.add(t.step, stats)
@@ -532,11 +539,33 @@ def _stop_on_signals():
 @torch.no_grad()
 def ema_update(ema, model, decay, step) -> None:
     """ema <- d * ema + (1 - d) * model, d = min(decay, (1 + t) / (10 + t)): early on the
-    average forgets the untrained weights quickly. BatchNorm's running statistics are copied."""
+    average forgets the untrained weights quickly. BatchNorm's statistics are not averaged:
+    `standing_statistics` measures them for the averaged weights when samples are drawn."""
     d = min(decay, (1 + step) / (10 + step))
     torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - d)
-    for a, b in zip(ema.buffers(), model.buffers()):
-        a.copy_(b)
+
+
+@torch.no_grad()
+def standing_statistics(G, batches=8, size=256, seed=0) -> None:
+    """Re-estimate G's BatchNorm running statistics for its current weights, from its own
+    outputs on fixed noise (BigGAN's "standing statistics"). The live G's statistics would
+    not fit an average of its weights; this draws from its own random generator."""
+    norms = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    device = next(G.parameters()).device
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a plain average over the batches below
+    G.train()
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(batches):
+        z = torch.randn(size, G.z_dim, generator=g).to(device)
+        G(z) if not is_conditional(G) else G(z, torch.arange(size, device=device) % N_CLASSES)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    G.eval()
 
 
 def _apply_speed(trainer, options: tuple) -> tuple:

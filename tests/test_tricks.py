@@ -7,7 +7,7 @@ from torch import nn
 
 from gan_helpers import losses, models, recipes
 from gan_helpers.data import Images
-from gan_helpers.train import Trainer
+from gan_helpers.train import Trainer, standing_statistics
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -136,3 +136,47 @@ def test_each_trick_changes_only_what_it_names():
         assert sn == (name in ("spectral norm", "hinge + SN")), name
     assert recipes.TRICKS["instance noise"].settings(700)["noise"].steps == 700
     assert isinstance(build(recipes.TRICKS["hinge + SN"]).loss, losses.Hinge)
+
+
+class _NormedG(nn.Module):
+    z_dim = 3
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+
+    def forward(self, z):
+        return self.net(z)
+
+
+def test_standing_statistics_are_the_generators_own_batch_statistics():
+    """Two batches of 64 from seed 0, by hand: the running mean is the mean of the batch
+    means, the running variance the mean of the unbiased batch variances."""
+    torch.manual_seed(0)
+    G = _NormedG()
+    momentum = G.net[1].momentum
+    standing_statistics(G, batches=2, size=64, seed=0)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        h = [G.net[0](torch.randn(64, 3, generator=g)) for _ in range(2)]
+    bn = G.net[1]
+    torch.testing.assert_close(bn.running_mean, torch.stack([x.mean(0) for x in h]).mean(0))
+    torch.testing.assert_close(bn.running_var, torch.stack([x.var(0) for x in h]).mean(0))
+    assert bn.momentum == momentum and not G.training
+
+
+def test_the_ema_generator_samples_with_statistics_for_its_own_weights(tmp_path):
+    """The averaged weights differ from the live ones, so the live BatchNorm statistics do
+    not fit them; what is sampled and what is saved carry statistics measured for G_ema."""
+    images = Images(torch.rand(64, 1, 28, 28) * 2 - 1, torch.zeros(64, dtype=torch.long), "noise")
+    t = Trainer.from_recipe("dcgan", images, seed=0, ema=0.5, batch_size=16)
+    t.train(3, checkpoint=tmp_path / "c.pt")
+    expected = [b.clone() for b in t.G_ema.buffers()]
+    standing_statistics(t.G_ema)
+    measured = [b.clone() for b in t.G_ema.buffers()]
+    assert all(torch.equal(a, b) for a, b in zip(expected, measured))
+    live = [b for n, b in t.G.named_buffers() if n.endswith("running_mean")]
+    ema = [b for n, b in t.G_ema.named_buffers() if n.endswith("running_mean")]
+    assert not any(torch.allclose(a, b) for a, b in zip(live, ema))
+    saved = torch.load(tmp_path / "c.pt", weights_only=True)["G_ema"]
+    assert all(torch.equal(saved[k], v) for k, v in t.G_ema.state_dict().items())

@@ -4,7 +4,8 @@ its generator alone, with its provenance, to gan_helpers/weights/MODEL_generator
     OMP_NUM_THREADS=1 python tools/ship.py dcgan      # also cgan, infogan
 
 CPU results repeat bit for bit at the same thread count and torch version, hence the
-thread count in the command. The run folder (runs/ship-MODEL) is kept.
+thread count in the command. The run folder (runs/ship-MODEL) is kept, and an interrupted
+run goes on from its last checkpoint.
 """
 
 import os
@@ -25,6 +26,8 @@ def ship(args) -> int:
     out = args.out or repo_root() / "runs" / f"ship-{args.model}"
     steps = recipes.get(args.model).steps
     argv = ["train", args.model, "--out", str(out), "--steps", str(steps), "--seed", "0"]
+    if (out / "checkpoint.pt").exists():
+        argv.append("--resume")  # an interrupted run goes on; resuming repeats bit for bit
     if cli(argv) != 0:
         raise GanError("Training failed (see the message above), so nothing was shipped.")
     state = checkpoint.load(out / "checkpoint.pt", model=args.model)
@@ -61,7 +64,7 @@ def ship(args) -> int:
 
 
 if __name__ == "__main__":
-    p = Parser(prog="python tools/ship.py", description=__doc__.splitlines()[0])
+    p = Parser(prog="python tools/ship.py", description=__doc__.split("\n\n")[0])
     p.add_argument("model", choices=SHIPPED)
     p.add_argument("--out", type=Path, help="the run folder (default runs/ship-MODEL)")
     sys.exit(run_command(ship, p.parse_args()))
