@@ -120,8 +120,10 @@ def code_purity(purity: float, floor: float, name="the generator") -> None:
     the best one-to-one matching (explore.code_purity), is above `floor`; chance is 10%."""
     print(f"{name}: code purity {purity:.0%} (needs at least {floor:.0%}; chance 10%)")
     if not purity >= floor:
-        raise AssertionError(f"{name}'s categorical code matches the digits only "
-                             f"{purity:.0%} of the time, not above the floor {floor:.0%}.")
+        raise AssertionError(
+            f"{name}'s categorical code matches the digits only "
+            f"{purity:.0%} of the time, not above the floor {floor:.0%}."
+        )
 
 
 def modes_covered(points, modes=8, radius=2.0, within=0.25, min_share=0.02) -> int:
