@@ -213,11 +213,10 @@ def main(argv=None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-    rows = [
-        r
-        for r in done
-        if r["steps"] == args.steps and r["seed"] in args.seeds and r["trick"] in tricks
-    ]
+    # the summary covers every trick measured at these steps and seeds, not only this
+    # call's, so that re-measuring one trick does not drop the others from tricks.json
+    rows = [r for r in done if r["steps"] == args.steps and r["seed"] in args.seeds]
+    tricks = [t for t in recipes.TRICKS if any(r["trick"] == t for r in rows)]
     summary = summarise(rows, tricks)
     wall = time.perf_counter() - start
     print(format_table(*table(summary)))
