@@ -72,13 +72,20 @@ def format_table(header, rows, markdown=True) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in [header, *rows])
 
 
+def _from_root(script: str) -> str:
+    """The script's path from the repository root, wherever it was started from."""
+    path = Path(script).resolve()
+    root = Path(__file__).resolve().parent.parent
+    return str(path.relative_to(root)) if path.is_relative_to(root) else script
+
+
 def save(name: str, payload: dict, device, folder=RESULTS) -> Path:
     """Write a results file, with what it was measured on and the command that made it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
     payload = {
-        "command": " ".join(["python", *sys.argv]),
+        "command": " ".join(["python", _from_root(sys.argv[0]), *sys.argv[1:]]),
         "hardware": hardware(device),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "load_average_after": load_average(),
