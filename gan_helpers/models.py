@@ -341,7 +341,7 @@ class InfoDiscriminator(DCGANDiscriminator):
         return self.head(f).flatten(), self.q(f)                        # (B,), (B, 12)
 
 
-# --- Changes to a discriminator that chapter 08 measures --------------------------------
+# --- Changes to a discriminator that chapter 09 measures --------------------------------
 
 def with_spectral_norm(D: nn.Module) -> nn.Module:
     """Spectral normalisation (Miyato et al., 2018) on every conv and linear layer, in

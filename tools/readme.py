@@ -212,6 +212,29 @@ def infogan(r) -> str:
     )
 
 
+def coverage(r) -> str:
+    rows = [
+        [
+            x["model"],
+            x["seed"],
+            x["steps"],
+            f"{x['cfid']:.1f}",
+            f"{x['recall']:.2f}",
+            f"{x['classes']}/10",
+            f"{x['entropy']:.2f}",
+            "passed" if x["passed"] else "**failed**",
+        ]
+        for x in r["rows"]
+    ]
+    return (
+        f"{_source(r)} n = 2,000; a conditional model draws the digits 0-9 in turn, so its "
+        "coverage holds by construction (chapter 07 checks the digit drawn).\n\n"
+        + _table(
+            ["model", "seed", "steps", "cFID", "recall", "classes", "entropy", "coverage"], rows
+        )
+    )
+
+
 def toy_fps(r) -> str:
     lines = [
         f"{loss}: {x['frames_per_s']:.0f} frames/s while training ({x['steps_per_frame']} "
@@ -252,6 +275,11 @@ BLOCKS = {  # name: (results file, renderer, the command that makes the file)
     "notebooks-gpu": (RESULTS / "notebooks-cuda.json", notebooks, "bash benchmarks/gpu_run.sh"),
     "throughput-gpu": (RESULTS / "throughput-cuda.json", throughput, "bash benchmarks/gpu_run.sh"),
     "infogan": (RESULTS / "infogan.json", infogan, "python benchmarks/infogan.py --save infogan"),
+    "coverage": (
+        RESULTS / "coverage.json",
+        coverage,
+        "python benchmarks/class_coverage.py --save coverage",
+    ),
     "ci": (RESULTS / "ci.json", ci, "bash .ci/run"),
     "toy-fps": (RESULTS / "toy-fps.json", toy_fps, "python benchmarks/toy_fps.py --save toy-fps"),
 }
