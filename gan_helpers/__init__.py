@@ -10,7 +10,7 @@ checkpoint  atomic saves, safe loads, a trained generator from a file
 viz         sample grids, curves, animations, show_source
 metrics     the judge: cFID, KID, precision and recall, coverage, memorisation
 checks      each chapter's final checks
-explore     latent paths, style measures, the slider explorer
+explore     latent paths, style measures, the slider explorer, the steerable toy
 recipes     each model by name, with its settings
 env         smoke mode and budgets, the device, the data and run folders, GanError
 __main__    the command line: python -m gan_helpers train | sample

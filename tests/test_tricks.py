@@ -7,7 +7,7 @@ from torch import nn
 
 from gan_helpers import losses, models, recipes
 from gan_helpers.data import Images
-from gan_helpers.train import Trainer, standing_statistics
+from gan_helpers.train import Trainer, ema_update, standing_statistics
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -180,3 +180,16 @@ def test_the_ema_generator_samples_with_statistics_for_its_own_weights(tmp_path)
     assert not any(torch.allclose(a, b) for a, b in zip(live, ema))
     saved = torch.load(tmp_path / "c.pt", weights_only=True)["G_ema"]
     assert all(torch.equal(saved[k], v) for k, v in t.G_ema.state_dict().items())
+
+
+def test_ema_update_by_hand():
+    """d = min(decay, (1 + t) / (10 + t)): at t = 0 the average keeps a tenth of itself;
+    late in a run the decay caps it."""
+    ema, model = nn.Linear(1, 1, bias=False), nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        ema.weight.fill_(1.0)
+        model.weight.fill_(3.0)
+    ema_update(ema, model, decay=0.999, step=0)  # d = 0.1: 0.1 * 1 + 0.9 * 3
+    assert ema.weight.item() == pytest.approx(2.8)
+    ema_update(ema, model, decay=0.5, step=10_000)  # d = 0.5: halfway to 3
+    assert ema.weight.item() == pytest.approx(2.9)
