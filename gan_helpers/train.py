@@ -600,10 +600,14 @@ def _apply_speed(trainer, options: tuple) -> tuple:
 def _autocast_forward(model, device_type) -> None:
     contexts = []
 
+    # The hooks stay eager: under `compile` the forward is traced inside the autocast they
+    # open, and Dynamo cannot trace a context entered in one function and left in another.
+    @torch.compiler.disable
     def enter(module, args):
         contexts.append(torch.autocast(device_type, dtype=torch.bfloat16))
         contexts[-1].__enter__()
 
+    @torch.compiler.disable
     def leave(module, args, out):
         contexts.pop().__exit__(None, None, None)
         return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()

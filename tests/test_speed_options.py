@@ -109,6 +109,18 @@ def test_compile_gives_the_eager_losses():
     torch.testing.assert_close(losses[True], losses[False], rtol=1e-4, atol=1e-5)
 
 
+def test_bf16_and_compile_together_still_train_in_bfloat16():
+    """The autocast hooks stay outside the compiled graph, which is traced inside the
+    autocast they open: together, the losses are bf16's, not float32's."""
+    losses = {}
+    with torch._inductor.config.patch(fallback_random=True):
+        for speed in ((), ("bf16",), ("bf16", "compile")):
+            h = _toy_trainer(speed=list(speed)).train(3)
+            losses[speed] = torch.tensor([h["loss_d"], h["loss_g"]])
+    torch.testing.assert_close(losses["bf16", "compile"], losses["bf16",], rtol=2e-2, atol=2e-3)
+    assert not torch.allclose(losses["bf16",], losses[()], rtol=1e-5, atol=1e-6)
+
+
 def test_compile_does_not_recompile_as_the_instance_noise_anneals():
     """The noise scale changes every step; it stays outside the compiled models, or each
     new value would recompile them (up to the recompile limit, then fall back to eager)."""
