@@ -31,6 +31,23 @@ def run_one(task) -> dict:
     return {"model": name, "seed": seed, "steps": steps, **{k: r[k] for k in keep}}
 
 
+def table(rows) -> tuple[list, list]:
+    header = ["model", "seed", "steps", "cFID", "recall", "classes", "entropy", "coverage"]
+    return header, [
+        [
+            r["model"],
+            r["seed"],
+            r["steps"],
+            f"{r['cfid']:.1f}",
+            f"{r['recall']:.2f}",
+            f"{r['classes']}/10",
+            f"{r['entropy']:.2f}",
+            "passed" if r["passed"] else "**failed**",
+        ]
+        for r in rows
+    ]
+
+
 def main(argv=None) -> int:
     from gan_helpers import recipes
     from gan_helpers.checks import FULL_COVERAGE
@@ -49,24 +66,7 @@ def main(argv=None) -> int:
     classes, entropy = FULL_COVERAGE
     for r in rows:
         r["passed"] = r["classes"] >= classes and r["entropy"] >= entropy
-    print(
-        format_table(
-            ["model", "seed", "steps", "cFID", "recall", "classes", "entropy", "coverage"],
-            [
-                [
-                    r["model"],
-                    r["seed"],
-                    r["steps"],
-                    f"{r['cfid']:.1f}",
-                    f"{r['recall']:.2f}",
-                    f"{r['classes']}/10",
-                    f"{r['entropy']:.2f}",
-                    "passed" if r["passed"] else "failed",
-                ]
-                for r in rows
-            ],
-        )
-    )
+    print(format_table(*table(rows)))
     if args.save:
         save(args.save, {"needs": {"classes": classes, "entropy": entropy}, "rows": rows}, "cpu")
     return 0 if all(r["passed"] for r in rows) else 1

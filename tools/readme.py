@@ -8,6 +8,7 @@ those blocks comes from one results file, written by the benchmark that measured
 names the command that did; a block whose file does not exist yet says so.
 """
 
+import importlib
 import json
 import re
 import sys
@@ -19,6 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 RESULTS = ROOT / "benchmarks" / "results"
 PACKAGE = ROOT / "gan_helpers" / "results"
+
+
+def _benchmark(name: str):
+    """A benchmark script as a module, for the table it prints: one table, written once."""
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+    return importlib.import_module(name)
 
 
 def _load(path: Path):
@@ -38,40 +46,11 @@ def _source(r) -> str:
 
 
 def compare(r) -> str:
-    rows = [
-        [
-            x["model"],
-            x["post"],
-            x["chapter"],
-            f"{x['params']:,}",
-            f"{x['steps']:,}",
-            f"{x['images_seen']:,}",
-            f"{x['cfid']:.1f}",
-            f"{x['precision']:.2f}",
-            f"{x['recall']:.2f}",
-            f"{x['classes']}/10",
-        ]
-        for x in r["rows"]
-    ]
+    header, rows = _benchmark("compare").table(r["rows"])
     real = r["rows"][0]["cfid_real"]
     return (
         f"{_source(r)} {r['seconds']:g} s of training per model, one thread, seed 0; "
-        f"{r['data']}; n = 2,000 (real vs real: cFID {real:.1f}).\n\n"
-        + _table(
-            [
-                "model",
-                "post",
-                "chapter",
-                "weights (G+D)",
-                "steps",
-                "images seen",
-                "cFID",
-                "precision",
-                "recall",
-                "classes",
-            ],
-            rows,
-        )
+        f"{r['data']}; n = 2,000 (real vs real: cFID {real:.1f}).\n\n" + _table(header, rows)
     )
 
 
@@ -219,25 +198,11 @@ def infogan(r) -> str:
 
 
 def coverage(r) -> str:
-    rows = [
-        [
-            x["model"],
-            x["seed"],
-            x["steps"],
-            f"{x['cfid']:.1f}",
-            f"{x['recall']:.2f}",
-            f"{x['classes']}/10",
-            f"{x['entropy']:.2f}",
-            "passed" if x["passed"] else "**failed**",
-        ]
-        for x in r["rows"]
-    ]
+    header, rows = _benchmark("class_coverage").table(r["rows"])
     return (
         f"{_source(r)} n = 2,000; a conditional model draws the digits 0-9 in turn, so its "
         "coverage holds by construction (chapter 07 checks the digit drawn).\n\n"
-        + _table(
-            ["model", "seed", "steps", "cFID", "recall", "classes", "entropy", "coverage"], rows
-        )
+        + _table(header, rows)
     )
 
 
