@@ -216,8 +216,8 @@ def main(argv=None) -> int:
     # the summary covers every trick measured at these steps and seeds, not only this
     # call's, so that re-measuring one trick does not drop the others from tricks.json
     rows = [r for r in done if r["steps"] == args.steps and r["seed"] in args.seeds]
-    tricks = [t for t in recipes.TRICKS if any(r["trick"] == t for r in rows)]
-    summary = summarise(rows, tricks)
+    measured = [t for t in recipes.TRICKS if any(r["trick"] == t for r in rows)]
+    summary = summarise(rows, measured)
     wall = time.perf_counter() - start
     print(format_table(*table(summary)))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -229,7 +229,7 @@ def main(argv=None) -> int:
             "seeds": args.seeds,
             "n": 2000,
             "wall_s_this_run": round(wall),
-            "what": {t: recipes.TRICKS[t].what for t in tricks},
+            "what": {t: recipes.TRICKS[t].what for t in measured},
             "summary": summary,
             "rows": rows,
         },
