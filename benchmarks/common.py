@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from gan_helpers.train import SPEED_OPTIONS
+from gan_helpers.runtime import SPEED_OPTIONS
 
 # where results files go: benchmarks/results, or $GAN_RESULTS_DIR (the GPU run's $OUT)
 RESULTS = Path(os.environ.get("GAN_RESULTS_DIR") or Path(__file__).resolve().parent / "results")

@@ -37,7 +37,8 @@ def run_one(task) -> dict:
     name, seed, steps = task
     torch.set_num_threads(1)
     from gan_helpers import data, metrics, recipes
-    from gan_helpers.train import Diverged, Trainer
+    from gan_helpers.runtime import Diverged
+    from gan_helpers.train import Trainer
 
     trick = recipes.TRICKS[name]
     trainer = Trainer.from_recipe(

@@ -15,7 +15,8 @@ import torch
 from . import checkpoint, data, recipes, viz
 from .env import GanError, Parser, resolve_device, run_command
 from .models import N_CLASSES, generate, is_conditional
-from .train import SPEED_OPTIONS, Interrupted, Trainer
+from .runtime import SPEED_OPTIONS, Interrupted
+from .train import Trainer
 
 TRAIN_NOTES = """\
 checkpoints and resuming:

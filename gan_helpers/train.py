@@ -1,32 +1,21 @@
 """The Trainer: the models, their optimisers, the data order, the history, the snapshots
-and the checkpoints, around the one step of step.py.
-
-Below the Trainer is the runtime, which a reader of the step never needs to open: the
-history and its divergence guard, Ctrl-C and SIGTERM, the EMA copy, and the speed options.
+and the checkpoints, around the one step of step.py. What runs it (the loop, signals, the
+divergence guard, speed options, progress) is in runtime.py.
 """
 
 import copy
 import math
-import signal
-import threading
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
-from . import checkpoint, recipes
+from . import checkpoint, recipes, runtime
 from .data import Batches, Images
 from .env import GanError, resolve_device, smoke_mode
-from .losses import BCE, InstanceNoise
+from .losses import BCE
 from .models import N_CLASSES, generate, is_conditional
+from .runtime import REMEDY, Diverged, History
 from .step import train_step
-
-SPEED_OPTIONS = ("bf16", "compile", "channels_last", "cudnn_benchmark")
-STATS = ("loss_d", "loss_g", "d_real", "d_fake", "penalty", "info")
-REMEDY = "try a lower learning rate, or a gradient penalty (the wgan-gp loss)"
 
 
 class Saving:
@@ -121,40 +110,13 @@ class Saving:
         self.last_save = (Path(path), self.step)
         return changed
 
-    def _resume(self, path: Path, until, on_snapshot) -> None:
-        """Go on from the checkpoint of a run with the same model and settings."""
-        saved = checkpoint.load(path, model=self.name).get("settings", {})
-        differ = [k for k, v in self.settings.items() if saved.get(k) != v]
-        if differ:
-            k = differ[0]
-            raise GanError(
-                f"{path} holds a run with {k} {saved.get(k)!r}, not {self.settings[k]!r}; "
-                f"delete it to start over with these settings, or pass another "
-                f"checkpoint path."
-            )
-        self.load(path)
-        total = f" of {until}" if until is not None else ""
-        left = (
-            "nothing left to train"
-            if until is not None and self.step >= until
-            else "going on from there"
-        )
-        print(f"Resumed {path} at step {self.step}{total}: {left} (delete the file to start over).")
-        if on_snapshot is not None and self.snapshots:
-            on_snapshot(*self.snapshots[-1])
-
-    def _last_good(self, e, path) -> str:
-        if path is None or self.last_save is None or self.last_save[0] != Path(path):
-            return str(e)
-        return f"{str(e).rstrip('.')}; {path} keeps step {self.last_save[1]}, the last good one."
-
 
 class Trainer(Saving):
     """Train a G/D pair: `Trainer.from_recipe("dcgan", images).train(1000)`.
 
     `noise` is an InstanceNoise schedule for D's inputs; `ema` the decay of an
     exponential moving average of G's weights, from which samples are then drawn; `speed`
-    names options from SPEED_OPTIONS (see `_apply_speed`).
+    names options from runtime.SPEED_OPTIONS (see `runtime.apply_speed`).
     """
 
     def __init__(
@@ -177,7 +139,7 @@ class Trainer(Saving):
         name="custom",
         speed=(),
     ):
-        _check_settings(G, D, batch_size, lr_g, lr_d, n_critic, n_fixed, noise, ema, speed)
+        runtime.check_settings(G, D, batch_size, lr_g, lr_d, n_critic, n_fixed, noise, ema, speed)
         self.device = resolve_device(device) if device is not None else images.x.device
         self.G, self.D = G.to(self.device), D.to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if ema else None
@@ -195,7 +157,7 @@ class Trainer(Saving):
             noise=noise_settings,
         )
         self.opt_g, self.opt_d = _adam(self.G, lr_g, betas), _adam(self.D, lr_d, betas)
-        self.speed = _apply_speed(self, tuple(speed))
+        self.speed = runtime.apply_speed(self, tuple(speed))
 
         torch.manual_seed(seed)
         self.batches, self.fixed_z = _data(images, G, self.device, batch_size, n_fixed, seed)
@@ -217,8 +179,6 @@ class Trainer(Saving):
         G = change_g(G) if change_g is not None else G
         D = change_d(D) if change_d is not None else D
         return cls(G, D, images, seed=seed, name=name, **{**r.trainer_settings(), **overrides})
-
-    # --- training ------------------------------------------------------------------------
 
     def train(
         self,
@@ -244,40 +204,34 @@ class Trainer(Saving):
         Ctrl-C and SIGTERM end training between two steps, save, and raise `Interrupted`.
         A NaN or Inf raises `Diverged`, and nothing is saved after it.
         """
-        _check_budget(steps, until, seconds, snapshot_every, checkpoint_every, keep_every)
+        runtime.check_budget(steps, until, seconds, snapshot_every, checkpoint_every, keep_every)
         if checkpoint is not None and self.last_save is None and Path(checkpoint).is_file():
-            self._resume(Path(checkpoint), until, on_snapshot)
+            runtime.resume(self, Path(checkpoint), until, on_snapshot)
         end = until if until is not None else self.step + steps if steps is not None else math.inf
         stop_at = math.inf if seconds is None else self.history.seconds + seconds
-        stop = _loop(
-            self,
-            end,
-            stop_at,
-            checkpoint,
-            checkpoint_every,
-            keep_every,
-            snapshot_every,
-            on_snapshot,
-        )
-        if stop:
-            saved = (
-                f"; {checkpoint} holds step {self.step}"
-                if checkpoint is not None
-                else "; nothing was saved (no checkpoint path)"
-            )
-            raise Interrupted(
-                stop[0],
-                f"Training stopped by {stop[0].name} between two steps at step {self.step}{saved}.",
-            )
+        every = (checkpoint_every, keep_every, snapshot_every)
+        runtime.run(self, end, stop_at, checkpoint, *every, on_snapshot)
         return self.history
 
-    def _snapshot(self, on_snapshot) -> None:
+    def one_step(self) -> None:
+        """One step of step.py at this point of the run, then the EMA and the history."""
+        sigma = self.noise.at(self.step) if self.noise else 0.0
+        stats = train_step(
+            self.G, self.D, self.opt_g, self.opt_d, self.batches, self.loss, self.n_critic, sigma
+        )
+        if self.G_ema is not None:
+            ema_update(self.G_ema, self.G, self.ema, self.step)
+            self._ema_stale = True
+        self.step += 1
+        self.history.images += self.batches.batch_size * self.n_critic
+        self.history.add(self.step, stats)
+
+    def snapshot(self, on_snapshot=None) -> None:
+        """Keep the fixed-noise samples of this step, and hand them to `on_snapshot`."""
         images = self.sample(z=self.fixed_z).cpu()
         self.snapshots.append((self.step, images))
         if on_snapshot is not None:
             on_snapshot(self.step, images)
-
-    # --- sampling --------------------------------------------------------------------------
 
     @property
     def generator(self):
@@ -296,244 +250,6 @@ class Trainer(Saving):
         if is_conditional(self.G) and labels is None:
             labels = torch.arange(len(z), device=self.device) % N_CLASSES
         return generate(self.generator if ema else self.G, z, labels)
-
-
-# --- the runtime ---------------------------------------------------------------------------
-
-
-def _adam(model, lr, betas):
-    fused = next(model.parameters()).device.type in ("cpu", "cuda")  # one kernel for all
-    try:
-        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=fused)
-    except ValueError as e:  # e.g. "Invalid beta parameter at index 0: 1.5"
-        raise GanError(f"{e}; Adam's betas must lie in [0, 1).") from None
-
-
-def _data(images, G, device, batch_size, n_fixed, seed):
-    """The batches in a seeded order on the device, and the fixed noise, drawn on the CPU
-    so that it is the same on every device."""
-    if images.x.device != device:
-        images = Images(images.x.to(device), images.y.to(device), images.name, images.background)
-    order = torch.Generator(device=device).manual_seed(seed)
-    pad = (G.image_size - 28) // 2 if G.image_size else 0  # 32x32 models: padded digits
-    batches = Batches(images, batch_size, order, pad=pad, labels=is_conditional(G))
-    fixed = torch.Generator().manual_seed(seed)
-    return batches, torch.randn(n_fixed, G.z_dim, generator=fixed).to(device)
-
-
-def _check_settings(G, D, batch_size, lr_g, lr_d, n_critic, n_fixed, noise, ema, speed):
-    for key, value in (
-        ("batch_size", batch_size),
-        ("n_critic", n_critic),
-        ("n_fixed", n_fixed),
-    ):
-        _check_count(key, value)
-    for key, value in (("lr_g", lr_g), ("lr_d", lr_d)):
-        if not _is_number(value) or not value > 0:
-            raise GanError(f"The learning rate {key} must be a positive number, not {value!r}.")
-    if noise is not None and not isinstance(noise, InstanceNoise):
-        raise GanError(f"noise must be an InstanceNoise(sigma, steps) or None, not {noise!r}.")
-    if ema is not None and not (_is_number(ema) and 0 < ema < 1):
-        raise GanError(f"ema must be a decay between 0 and 1, such as 0.999, not {ema!r}.")
-    unknown = set(speed) - set(SPEED_OPTIONS)
-    if unknown:
-        raise GanError(
-            f"Unknown speed option {sorted(unknown)[0]!r}; choose from {', '.join(SPEED_OPTIONS)}."
-        )
-    if G.image_size != D.image_size:
-        raise GanError(
-            f"G draws {G.image_size}x{G.image_size} images but D reads "
-            f"{D.image_size}x{D.image_size}; pair models of one size."
-        )
-    if is_conditional(G) != is_conditional(D):
-        raise GanError("Either both models or neither must be conditional on the label.")
-
-
-def _check_budget(steps, until, seconds, snapshot_every, checkpoint_every, keep_every):
-    """One budget, and positive counts: each mistake one sentence."""
-    budgets = {
-        k: v for k, v in (("steps", steps), ("until", until), ("seconds", seconds)) if v is not None
-    }
-    if len(budgets) != 1:
-        raise GanError(
-            "Pass train() one budget: steps (how many more), until= (the step to "
-            "reach) or seconds= (how long), not several or none."
-        )
-    if seconds is not None and not (_is_number(seconds) and seconds > 0):
-        raise GanError(f"seconds must be a positive number, not {seconds!r}.")
-    if seconds is None:
-        _check_count(*next(iter(budgets.items())))
-    for key, every in (
-        ("snapshot_every", snapshot_every),
-        ("checkpoint_every", checkpoint_every),
-        ("keep_every", keep_every),
-    ):
-        if every is not None:
-            _check_count(key, every)
-
-
-def _loop(
-    t, end, stop_at, checkpoint, checkpoint_every, keep_every, snapshot_every, on_snapshot
-) -> list:
-    """The runtime around the step: signals, progress, snapshots, saves, the clock and
-    the divergence guard. Returns the signals that stopped it, if any."""
-    log_every = 1 if t.device.type == "cpu" else 50  # reading a number back waits
-    due = lambda every: every is not None and t.step % every == 0
-    bar = tqdm(
-        total=end - t.step if end < math.inf else None,
-        desc=t.name,
-        disable=not t.progress,
-        leave=False,
-    )
-    t.G.train()
-    t.D.train()
-    tick = time.perf_counter()
-    with _stop_on_signals() as stop:
-        try:
-            while (
-                t.step < end
-                and not stop
-                and t.history.seconds + time.perf_counter() - tick < stop_at
-            ):
-                sigma = t.noise.at(t.step) if t.noise else 0.0
-                stats = train_step(
-                    t.G,
-                    t.D,
-                    t.opt_g,
-                    t.opt_d,
-                    t.batches,
-                    t.loss,
-                    t.n_critic,
-                    sigma,
-                )
-                if t.G_ema is not None:
-                    ema_update(t.G_ema, t.G, t.ema, t.step)
-                    t._ema_stale = True
-                t.step += 1
-                t.history.images += t.batches.batch_size * t.n_critic
-                t.history.add(t.step, stats)
-                bar.update(1)
-                snap = due(snapshot_every)
-                save = checkpoint is not None and (due(checkpoint_every) or due(keep_every))
-                if snap or save or due(log_every):
-                    t.history.flush()  # before any save: a NaN stops the run here
-                    bar.set_postfix(
-                        loss_d=f"{t.history['loss_d'][-1]:.3f}",
-                        loss_g=f"{t.history['loss_g'][-1]:.3f}",
-                        refresh=False,
-                    )
-                if snap or save:
-                    t.history.seconds += _elapsed(tick, t.device)
-                    if snap:
-                        t._snapshot(on_snapshot)
-                    if save:
-                        t.save(checkpoint, keep=due(keep_every))
-                    tick = time.perf_counter()
-            t.history.seconds += _elapsed(tick, t.device)
-            t.history.flush()
-            if snapshot_every and (not t.snapshots or t.snapshots[-1][0] != t.step):
-                t._snapshot(on_snapshot)  # the end of the run, whatever its budget
-            if checkpoint is not None and t.last_save != (Path(checkpoint), t.step):
-                t.save(checkpoint)
-        except Diverged as e:
-            raise Diverged(t._last_good(e, checkpoint)) from None
-        finally:
-            bar.close()
-    return stop
-
-
-class Diverged(GanError):
-    """A loss or a weight became NaN or Inf; the last checkpoint on disk is the last good one."""
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM stopped training between two steps. `signal` says which."""
-
-    def __init__(self, sig, message):
-        super().__init__(message)
-        self.signal = sig
-
-    def _render_traceback_(self):  # a notebook's stop button is no error: no traceback
-        return [f"Interrupted: {self} Run the cell again to go on."]
-
-
-@dataclass
-class History:
-    """Per-step numbers and the clock. Values arrive as device tensors and are read back in
-    batches, so the loop never waits on the device for a number."""
-
-    step: list = field(default_factory=list)
-    values: dict = field(default_factory=lambda: {k: [] for k in STATS})
-    seconds: float = 0.0  # training wall time, snapshots and checkpoints excluded
-    images: int = 0  # real images D has seen
-    _pending: list = field(default_factory=list, repr=False)
-
-    def add(self, step: int, stats: dict) -> None:
-        nan = stats["loss_d"].new_full((), math.nan)  # made on the device: no host copy
-        self._pending.append(
-            (step, torch.stack([stats.get(k, nan).detach().float() for k in STATS]))
-        )
-
-    def flush(self) -> None:
-        """Read the pending values back; a NaN or Inf loss stops training here."""
-        if not self._pending:
-            return
-        steps, rows = zip(*self._pending)
-        self._pending.clear()
-        for step, row in zip(steps, torch.stack(rows).cpu().tolist()):
-            self.step.append(step)
-            for k, v in zip(STATS, row):
-                self.values[k].append(v)
-            for k in ("loss_d", "loss_g"):
-                if not math.isfinite(self.values[k][-1]):
-                    raise Diverged(
-                        f"Training diverged at step {step}: {k} became "
-                        f"{self.values[k][-1]}; {REMEDY}."
-                    )
-
-    def __getitem__(self, key):
-        return self.values[key]
-
-    @property
-    def img_per_s(self) -> float:
-        return self.images / self.seconds if self.seconds else 0.0
-
-    def state_dict(self) -> dict:
-        self.flush()
-        return {
-            "step": self.step,
-            "values": self.values,
-            "seconds": self.seconds,
-            "images": self.images,
-        }
-
-    def load_state_dict(self, s: dict) -> None:
-        self.step, self.values = list(s["step"]), {k: list(s["values"][k]) for k in STATS}
-        self.seconds, self.images = s["seconds"], s["images"]
-
-
-@contextmanager
-def _stop_on_signals():
-    """While training, Ctrl-C (SIGINT) or SIGTERM, which Colab, Kaggle and clusters send
-    before they take a machine back, is noted in the yielded list, so the loop stops between
-    two steps. A second signal goes to the previous handler: a second Ctrl-C stops at once.
-    Only the main thread takes signals; an ignored or default handler is left alone."""
-    stop, previous = [], {}
-    if threading.current_thread() is threading.main_thread():
-        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def note(signum, frame):
-        stop.append(signal.Signals(signum))
-        signal.signal(signum, previous[signum])
-
-    for s, handler in previous.items():
-        if callable(handler) or (s == signal.SIGTERM and handler == signal.SIG_DFL):
-            signal.signal(s, note)
-    try:
-        yield stop
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 @torch.no_grad()
@@ -568,52 +284,24 @@ def standing_statistics(G, batches=8, size=256, seed=0) -> None:
     G.eval()
 
 
-def _apply_speed(trainer, options: tuple) -> tuple:
-    """The speed options wrap the step without changing it:
-    bf16            G's and D's forward passes under bfloat16 autocast, outputs back in
-                    float32; weights and gradients stay float32, so no GradScaler.
-    compile         torch.compile of G and D, in place. D stays eager where the loss
-                    differentiates D's gradient (a penalty): compiled graphs have no double
-                    backward.
-    channels_last   the models' weights and activations in NHWC order.
-    cudnn_benchmark cuDNN times its convolution algorithms once per shape (CUDA only).
-    """
-    device = trainer.device.type
-    if "bf16" in options and not torch.amp.is_autocast_available(device):
-        raise GanError(f"bfloat16 autocast is not available on {device}; train without bf16.")
-    models = [trainer.G, trainer.D]
-    for model in models:
-        if "channels_last" in options:
-            model.to(memory_format=torch.channels_last)
-        if "bf16" in options:
-            _autocast_forward(model, device)
-    if "compile" in options:
-        trainer.G.compile()
-        loss = trainer.loss
-        if not (getattr(loss, "lam", 0) or getattr(loss, "r1", 0)):
-            trainer.D.compile()
-    if "cudnn_benchmark" in options and device == "cuda":
-        torch.backends.cudnn.benchmark = True
-    return options
+def _adam(model, lr, betas):
+    fused = next(model.parameters()).device.type in ("cpu", "cuda")  # one kernel for all
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=fused)
+    except ValueError as e:  # e.g. "Invalid beta parameter at index 0: 1.5"
+        raise GanError(f"{e}; Adam's betas must lie in [0, 1).") from None
 
 
-def _autocast_forward(model, device_type) -> None:
-    contexts = []
-
-    # The hooks stay eager: under `compile` the forward is traced inside the autocast they
-    # open, and Dynamo cannot trace a context entered in one function and left in another.
-    @torch.compiler.disable
-    def enter(module, args):
-        contexts.append(torch.autocast(device_type, dtype=torch.bfloat16))
-        contexts[-1].__enter__()
-
-    @torch.compiler.disable
-    def leave(module, args, out):
-        contexts.pop().__exit__(None, None, None)
-        return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
-
-    model.register_forward_pre_hook(enter)
-    model.register_forward_hook(leave, always_call=True)
+def _data(images, G, device, batch_size, n_fixed, seed):
+    """The batches in a seeded order on the device, and the fixed noise, drawn on the CPU
+    so that it is the same on every device."""
+    if images.x.device != device:
+        images = Images(images.x.to(device), images.y.to(device), images.name, images.background)
+    order = torch.Generator(device=device).manual_seed(seed)
+    pad = (G.image_size - 28) // 2 if G.image_size else 0  # 32x32 models: padded digits
+    batches = Batches(images, batch_size, order, pad=pad, labels=is_conditional(G))
+    fixed = torch.Generator().manual_seed(seed)
+    return batches, torch.randn(n_fixed, G.z_dim, generator=fixed).to(device)
 
 
 def _to_bytes(images):
@@ -622,18 +310,3 @@ def _to_bytes(images):
 
 def _from_bytes(images):
     return images.float() / 127.5 - 1.0
-
-
-def _check_count(key, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise GanError(f"{key} must be a positive whole number, not {value!r}.")
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _elapsed(tick, device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - tick

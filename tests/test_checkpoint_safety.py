@@ -15,7 +15,8 @@ from conftest import assert_one_sentence
 
 from gan_helpers import GanError, checkpoint, data, losses, models
 from gan_helpers.__main__ import main
-from gan_helpers.train import Diverged, Trainer
+from gan_helpers.runtime import Diverged
+from gan_helpers.train import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

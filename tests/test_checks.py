@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from gan_helpers import checks, data, metrics
-from gan_helpers.train import History
+from gan_helpers.runtime import History
 
 
 class Copier(nn.Module):

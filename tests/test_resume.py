@@ -18,7 +18,8 @@ import torch
 from gan_helpers import GanError, checkpoint, data, losses, models
 from gan_helpers.__main__ import main
 from gan_helpers.losses import InstanceNoise
-from gan_helpers.train import Interrupted, Trainer
+from gan_helpers.runtime import Interrupted
+from gan_helpers.train import Trainer
 
 STEPS, EVERY, KEEP = 80, 10, 40
 TRAIN = [

@@ -12,7 +12,7 @@ from gan_helpers import data, models
 from gan_helpers.__main__ import main
 from gan_helpers.env import GanError
 from gan_helpers.losses import InstanceNoise, WassersteinGP
-from gan_helpers.train import SPEED_OPTIONS as OPTIONS
+from gan_helpers.runtime import SPEED_OPTIONS as OPTIONS
 from gan_helpers.train import Trainer
 
 
