@@ -11,7 +11,7 @@ import time
 import torch
 from common import hardware, save
 
-from gan_helpers.explore import ToyPlayground
+from gan_helpers.toy import ToyPlayground
 
 
 def main(argv=None) -> int:

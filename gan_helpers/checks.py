@@ -6,7 +6,6 @@ chapter's test; tests/test_checks.py feeds each one the failure it guards agains
 import torch
 
 from . import viz
-from .data import ring_centres
 from .env import smoke_mode
 
 FULL_COVERAGE = (9, 0.9)  # classes above 2%, normalised entropy, after a full run
@@ -124,11 +123,3 @@ def code_purity(purity: float, floor: float, name="the generator") -> None:
             f"{name}'s categorical code matches the digits only "
             f"{purity:.0%} of the time, not above the floor {floor:.0%}."
         )
-
-
-def modes_covered(points, modes=8, radius=2.0, within=0.25, min_share=0.02) -> int:
-    """How many ring modes hold at least `min_share` of the points within `within` of their
-    centre: `modes` is full coverage, 1 is complete mode collapse."""
-    d = torch.cdist(points.detach().float().cpu(), ring_centres(modes, radius))
-    counts = torch.bincount(d.argmin(dim=1)[d.min(dim=1).values < within], minlength=modes)
-    return int((counts >= min_share * len(points)).sum())

@@ -4,6 +4,7 @@ folders for data and runs."""
 import argparse
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -97,3 +98,14 @@ def run_command(handler, args) -> int:
     except GanError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+@contextmanager
+def one_thread():
+    """One image is too little work to share: a second thread only adds waiting."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)

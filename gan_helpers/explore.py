@@ -1,15 +1,11 @@
 """Explore what a generator learned: paths through latent space, what a direction changes,
-the slider explorer, and the steerable toy GAN. Only widget APIs common to ipywidgets 7.7
-(Colab) and 8 are used."""
+and the slider explorer. Only widget APIs common to ipywidgets 7.7 (Colab) and 8 are used."""
 
-import io
 import time
-from contextlib import contextmanager
 
 import torch
 
-from .env import GanError
-from .losses import BCE, WassersteinGP
+from .env import GanError, one_thread
 from .metrics import classify
 from .models import N_CLASSES, crop_to_28, generate, is_conditional
 from .viz import png_bytes
@@ -125,17 +121,6 @@ def walk_effects(G, dims, n=64, span=2.5, seed=0, label=None) -> dict:
     return effects
 
 
-@contextmanager
-def _one_thread():
-    """One image is too little work to share: a second thread only adds waiting."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
 class LatentExplorer:
     """Sliders on chosen latent dimensions of a trained generator.
 
@@ -235,7 +220,7 @@ class LatentExplorer:
     def render(self):
         start = time.perf_counter()
         # G stays in eval mode, so call it directly: generate() would switch modes each time
-        with _one_thread(), torch.inference_mode():
+        with one_thread(), torch.inference_mode():
             x = crop_to_28(
                 self.G(self.z[None])
                 if not is_conditional(self.G)
@@ -254,165 +239,3 @@ class LatentExplorer:
             s.value = v
             times.append(1000 * (time.perf_counter() - start))
         return times
-
-
-class ToyPlayground:
-    """Chapter 00's toy GAN, trained live under widgets, in the spirit of GAN Lab.
-
-    Parts: `play` (a widgets.Play, which ticks in the browser; each tick trains
-    `steps_per_frame` steps and redraws), `one_step`, `reset`, the learning rates `lr_g`
-    and `lr_d` (applied at once), and `loss`, `z_dim` and `modes`, which start a fresh run.
-    Each frame is one PNG: D's surface as an image, the real points black, G's fixed points
-    orange, and lines for where G's loss pushes them. `status` shows the step, the modes
-    covered and the frame rate.
-    """
-
-    RATES = (0.0, 1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
-    LOSSES = {
-        "non-saturating": BCE,
-        "saturating": lambda: BCE(saturating=True),
-        "WGAN-GP": WassersteinGP,
-    }
-
-    def __init__(self, steps_per_frame=5, seed=0, size=300, grid=75):
-        import ipywidgets as w
-        from matplotlib import colormaps
-
-        self.steps_per_frame, self.seed, self.size, self.grid = steps_per_frame, seed, size, grid
-        self.colours = torch.tensor(colormaps["PRGn"](torch.linspace(0, 1, 256).numpy())[:, :3])
-        self.play = w.Play(interval=60, min=0, max=10**9, step=1, description="play")
-        self.one_step = w.Button(description="one step")
-        self.reset = w.Button(description="reset")
-        self.lr_g = w.SelectionSlider(options=self.RATES, value=1e-3, description="lr G")
-        self.lr_d = w.SelectionSlider(options=self.RATES, value=1e-3, description="lr D")
-        self.loss = w.Dropdown(
-            options=list(self.LOSSES), value="non-saturating", description="loss"
-        )
-        self.z_dim = w.SelectionSlider(
-            options=(1, 2, 4, 16, 64, 256), value=2, description="noise size"
-        )
-        self.modes = w.IntSlider(value=8, min=2, max=12, description="modes")
-        self.image, self.status = w.Image(format="png"), w.Label()
-        self.widget = w.HBox(
-            [
-                w.VBox([self.image, self.status]),
-                w.VBox(
-                    [
-                        w.HBox([self.play, self.one_step, self.reset]),
-                        self.lr_g,
-                        self.lr_d,
-                        self.loss,
-                        self.z_dim,
-                        self.modes,
-                    ]
-                ),
-            ]
-        )
-        self.play.observe(lambda _: self.tick(), names="value")
-        self.one_step.on_click(lambda _: self.tick())
-        self.reset.on_click(lambda _: self.start())
-        for rate in (self.lr_g, self.lr_d):
-            rate.observe(lambda _: self._set_rates(), names="value")
-        for knob in (self.loss, self.z_dim, self.modes):
-            knob.observe(lambda _: self.start(), names="value")
-        self._last = None
-        self.start()
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
-
-    def start(self):
-        """A fresh run with the current loss, noise size and number of modes."""
-        from .data import ring_of_gaussians
-        from .models import ToyDiscriminator, ToyGenerator
-        from .train import Trainer
-
-        self.ring = ring_of_gaussians(4096, modes=self.modes.value, seed=self.seed)
-        torch.manual_seed(self.seed)
-        wgan = self.loss.value == "WGAN-GP"
-        self.trainer = Trainer(
-            ToyGenerator(z_dim=self.z_dim.value),
-            ToyDiscriminator(),
-            self.ring,
-            loss=self.LOSSES[self.loss.value](),
-            batch_size=256,
-            n_critic=5 if wgan else 1,
-            betas=(0.5, 0.9 if wgan else 0.999),
-            seed=self.seed,
-            n_fixed=512,
-        )
-        self.trainer.progress = False
-        self._set_rates()
-        self.render()
-
-    def _set_rates(self):
-        for opt, rate in ((self.trainer.opt_g, self.lr_g), (self.trainer.opt_d, self.lr_d)):
-            for group in opt.param_groups:
-                group["lr"] = rate.value
-
-    def tick(self):
-        """Train one frame's steps, then draw."""
-        with _one_thread():
-            self.trainer.train(self.steps_per_frame)
-        self.render()
-
-    def render(self):
-        from .checks import modes_covered
-
-        t = self.trainer
-        with _one_thread(), torch.inference_mode():
-            fakes = t.G.eval()(t.fixed_z).detach()
-        t.G.train()
-        self.image.value = _draw_toy(
-            t,
-            self.ring.x[:500],
-            fakes,
-            self.colours,
-            self.size,
-            self.grid,
-            critic=self.loss.value == "WGAN-GP",
-        )
-        now = time.perf_counter()
-        fps = "" if self._last is None else f" · {1 / max(now - self._last, 1e-6):.0f} frames/s"
-        self._last = now
-        covered = modes_covered(fakes, modes=self.modes.value)
-        self.status.value = f"step {t.step} · {covered}/{self.modes.value} modes{fps}"
-
-    def frame_rate(self, frames=50) -> float:
-        """Frames per second over `frames` ticks, training and drawing, as play runs them."""
-        start = time.perf_counter()
-        for _ in range(frames):
-            self.tick()
-        return frames / (time.perf_counter() - start)
-
-
-def _draw_toy(t, real, fakes, colours, size, grid, critic) -> bytes:
-    """One frame as PNG bytes: D's surface as an image (a critic's score stretched to its
-    range), the real points black, G's points orange, and where G's loss pushes them."""
-    from PIL import Image, ImageDraw
-
-    axis = torch.linspace(-3, 3, grid)
-    points = torch.stack(torch.meshgrid(axis, -axis, indexing="xy"), -1).reshape(-1, 2)
-    with _one_thread(), torch.inference_mode():
-        score = t.D(points)
-    if critic:  # a critic's score has no scale of its own
-        score = (score - score.min()) / (score.max() - score.min()).clamp_min(1e-6)
-    else:
-        score = torch.sigmoid(score)
-    rgb = colours[(score * 255).long().clamp(0, 255)].reshape(grid, grid, 3)
-    img = Image.fromarray((rgb * 255).byte().numpy()).resize((size, size), Image.BILINEAR)
-    draw = ImageDraw.Draw(img)
-    to_px = lambda p: ((p[:, 0] + 3) / 6 * size, (3 - p[:, 1]) / 6 * size)
-    at = fakes[:60].clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(t.loss.g_loss(t.D, at), at)
-    push = -grad / grad.norm(dim=1).max().clamp_min(1e-12) * 0.5
-    for (x0, y0), (x1, y1) in zip(zip(*to_px(at.detach())), zip(*to_px(at.detach() + push))):
-        draw.line([(x0, y0), (x1, y1)], fill=(166, 54, 3), width=2)
-    for colour, p in (((0, 0, 0), real), ((255, 140, 0), fakes)):
-        for x, y in zip(*to_px(p)):
-            draw.rectangle([x - 1, y - 1, x + 1, y + 1], fill=colour)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()

@@ -38,37 +38,6 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-# --- Chapter 00: the toy pair, for 2-D points -----------------------------------------
-
-class ToyGenerator(nn.Module):
-    """z (B, z_dim) -> a point (B, 2)."""
-    image_size = None
-
-    def __init__(self, z_dim=2, hidden=128):
-        super().__init__()
-        self.z_dim = z_dim
-        self.net = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(),      # (B, 128)
-                                 nn.Linear(hidden, hidden), nn.ReLU(),     # (B, 128)
-                                 nn.Linear(hidden, 2))                     # (B, 2)
-
-    def forward(self, z):
-        return self.net(z)
-
-
-class ToyDiscriminator(nn.Module):
-    """A point (B, 2) -> a logit (B,)."""
-    image_size = None
-
-    def __init__(self, hidden=128):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(2, hidden), nn.LeakyReLU(0.2),        # (B, 128)
-                                 nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),   # (B, 128)
-                                 nn.Linear(hidden, 1))                           # (B, 1)
-
-    def forward(self, x):
-        return self.net(x).squeeze(1)                                            # (B,)
-
-
 # --- Post 001: the plain MLP pair -----------------------------------------------------
 
 class MLPGenerator(nn.Module):

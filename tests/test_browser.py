@@ -233,7 +233,7 @@ PLAYGROUND = {  # a notebook of one cell: chapter 00's steerable toy
             "execution_count": None,
             "metadata": {},
             "outputs": [],
-            "source": ["from gan_helpers.explore import ToyPlayground\n", "ToyPlayground()"],
+            "source": ["from gan_helpers.toy import ToyPlayground\n", "ToyPlayground()"],
         }
     ],
     "metadata": {

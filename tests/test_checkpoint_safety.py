@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import assert_one_sentence
 
-from gan_helpers import GanError, checkpoint, data, losses, models
+from gan_helpers import GanError, checkpoint, data, losses, models, toy
 from gan_helpers.__main__ import main
 from gan_helpers.runtime import Diverged
 from gan_helpers.train import Trainer
@@ -257,9 +257,9 @@ class BlowsUpAt(losses.BCE):
 def _toy(loss=None, **kw):
     torch.manual_seed(0)
     return Trainer(
-        models.ToyGenerator(),
-        models.ToyDiscriminator(),
-        data.ring_of_gaussians(64),
+        toy.ToyGenerator(),
+        toy.ToyDiscriminator(),
+        toy.ring_of_gaussians(64),
         loss=loss,
         batch_size=16,
         **kw,

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_helpers import checks, data, metrics
+from gan_helpers import checks, data, metrics, toy
 from gan_helpers.runtime import History
 
 
@@ -106,9 +106,9 @@ def test_follows_labels_fails_a_generator_that_ignores_its_labels():
 
 
 def test_modes_covered_counts_a_collapsed_toy_as_one_mode():
-    ring = data.ring_of_gaussians(2000, seed=0)
-    assert checks.modes_covered(ring.x) == 8
-    assert checks.modes_covered(ring.x[ring.y == 2]) == 1
+    ring = toy.ring_of_gaussians(2000, seed=0)
+    assert toy.modes_covered(ring.x) == 8
+    assert toy.modes_covered(ring.x[ring.y == 2]) == 1
 
 
 def test_code_purity_fails_a_code_the_generator_ignores():

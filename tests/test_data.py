@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_helpers import data
+from gan_helpers import data, toy
 from gan_helpers.env import GanError, data_root
 
 MNIST_RAW = data_root() / "MNIST" / "raw"
@@ -128,7 +128,7 @@ def test_batch_larger_than_the_data_set(mnist):
 
 
 def test_ring_of_gaussians():
-    ring = data.ring_of_gaussians(800, modes=8, radius=2.0, std=0.01)
+    ring = toy.ring_of_gaussians(800, modes=8, radius=2.0, std=0.01)
     assert ring.x.shape == (800, 2)
     assert torch.allclose(ring.x.norm(dim=1), torch.full((800,), 2.0), atol=0.05)
     assert set(ring.y.tolist()) == set(range(8))

@@ -16,7 +16,7 @@ import pytest
 import torch
 from conftest import assert_one_sentence
 
-from gan_helpers import GanError, checkpoint, data, explore, metrics, models, recipes
+from gan_helpers import GanError, checkpoint, data, explore, metrics, models, recipes, toy
 from gan_helpers.checkpoint import load_generator
 from gan_helpers.explore import LatentExplorer, lerp, slerp
 from gan_helpers.models import generate
@@ -111,7 +111,7 @@ def test_unconditional_generator_has_no_dropdown(dcgan):
 
 def test_a_generator_of_points_is_refused_in_one_sentence():
     with pytest.raises(GanError) as e:
-        LatentExplorer(models.ToyGenerator())
+        LatentExplorer(toy.ToyGenerator())
     assert_one_sentence(str(e.value))
 
 
@@ -306,7 +306,7 @@ def test_the_code_dropdown_of_an_infogan_generator_sets_its_category():
 
 
 def test_the_playground_trains_when_it_ticks_and_redraws(one_thread):
-    from gan_helpers.explore import ToyPlayground
+    from gan_helpers.toy import ToyPlayground
 
     toy = ToyPlayground(steps_per_frame=3)
     first, weights = toy.image.value, [p.clone() for p in toy.trainer.G.parameters()]
@@ -317,7 +317,7 @@ def test_the_playground_trains_when_it_ticks_and_redraws(one_thread):
 
 
 def test_a_zero_learning_rate_freezes_g_while_d_learns(one_thread):
-    from gan_helpers.explore import ToyPlayground
+    from gan_helpers.toy import ToyPlayground
 
     toy = ToyPlayground(steps_per_frame=2)
     toy.lr_g.value = 0.0
@@ -333,7 +333,7 @@ def test_a_zero_learning_rate_freezes_g_while_d_learns(one_thread):
 
 def test_the_game_noise_and_modes_controls_start_a_fresh_run(one_thread):
     from gan_helpers import losses
-    from gan_helpers.explore import ToyPlayground
+    from gan_helpers.toy import ToyPlayground
 
     toy = ToyPlayground(steps_per_frame=2)
     toy.one_step.click()

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_helpers import models, recipes
+from gan_helpers import models, recipes, toy
 
 
 @pytest.mark.parametrize("name", list(recipes.RECIPES))
@@ -71,7 +71,7 @@ def test_conditional_generator_depends_on_the_label():
 
 
 def test_toy_pair_shapes():
-    G, D = models.ToyGenerator(), models.ToyDiscriminator()
+    G, D = toy.ToyGenerator(), toy.ToyDiscriminator()
     assert G(torch.randn(7, 2)).shape == (7, 2)
     assert D(torch.randn(7, 2)).shape == (7,)
 

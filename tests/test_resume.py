@@ -15,7 +15,7 @@ import time
 import pytest
 import torch
 
-from gan_helpers import GanError, checkpoint, data, losses, models
+from gan_helpers import GanError, checkpoint, losses, toy
 from gan_helpers.__main__ import main
 from gan_helpers.losses import InstanceNoise
 from gan_helpers.runtime import Interrupted
@@ -206,13 +206,11 @@ def _toy_trainer(points, **changes):
         lr_d=1e-3,
         seed=1,
     )
-    return Trainer(
-        models.ToyGenerator(), models.ToyDiscriminator(), points, **{**settings, **changes}
-    )
+    return Trainer(toy.ToyGenerator(), toy.ToyDiscriminator(), points, **{**settings, **changes})
 
 
 def test_api_resume_is_exact_across_passes_over_the_data(tmp_path, one_thread):
-    points = data.ring_of_gaussians(48, seed=0)  # 3 batches a pass: 12 steps, 8 passes
+    points = toy.ring_of_gaussians(48, seed=0)  # 3 batches a pass: 12 steps, 8 passes
     whole = _toy_trainer(points)
     whole.train(12)
     _toy_trainer(points).train(5, checkpoint=tmp_path / "c.pt")
@@ -225,7 +223,7 @@ def test_api_resume_is_exact_across_passes_over_the_data(tmp_path, one_thread):
 
 def test_instance_noise_anneals_over_its_own_horizon_however_training_is_chunked(one_thread):
     """Chunks of training used to restart the schedule: 4 calls of 3 steps ran it 4 times."""
-    points = data.ring_of_gaussians(48, seed=0)
+    points = toy.ring_of_gaussians(48, seed=0)
     whole = _toy_trainer(points)
     whole.train(12)
     chunked = _toy_trainer(points)  # after: a Trainer seeds the global generator it draws from
@@ -237,7 +235,7 @@ def test_instance_noise_anneals_over_its_own_horizon_however_training_is_chunked
 def test_a_notebook_cell_run_again_resumes_its_checkpoint(tmp_path, one_thread, capsys):
     """After a lost runtime the same cell, with a fresh Trainer, goes on from the saved run
     and ends with the uninterrupted run's state; run once more it has nothing left to do."""
-    points, path = data.ring_of_gaussians(48, seed=0), tmp_path / "toy.pt"
+    points, path = toy.ring_of_gaussians(48, seed=0), tmp_path / "toy.pt"
     whole = _toy_trainer(points)
     whole.train(until=12)
     _toy_trainer(points).train(until=5, checkpoint=path)  # the runtime is lost after step 5
@@ -257,7 +255,7 @@ def test_a_notebook_cell_run_again_resumes_its_checkpoint(tmp_path, one_thread, 
 
 
 def test_a_cell_with_other_settings_refuses_the_old_checkpoint(tmp_path, one_thread):
-    points, path = data.ring_of_gaussians(48, seed=0), tmp_path / "toy.pt"
+    points, path = toy.ring_of_gaussians(48, seed=0), tmp_path / "toy.pt"
     _toy_trainer(points).train(2, checkpoint=path)
     before = path.read_bytes()
     with pytest.raises(GanError, match="holds a run with lr_g 0.001, not 0.0001; delete it"):
@@ -266,7 +264,7 @@ def test_a_cell_with_other_settings_refuses_the_old_checkpoint(tmp_path, one_thr
 
 
 def test_api_resume_applies_new_settings_and_reports_them(tmp_path, one_thread):
-    points = data.ring_of_gaussians(48, seed=0)
+    points = toy.ring_of_gaussians(48, seed=0)
     _toy_trainer(points).train(2, checkpoint=tmp_path / "c.pt")
     slower = _toy_trainer(points, batch_size=8, lr_g=1e-4)
     assert slower.load(tmp_path / "c.pt") == {"batch_size": (16, 8), "lr_g": (1e-3, 1e-4)}
@@ -279,7 +277,7 @@ def test_api_resume_applies_new_settings_and_reports_them(tmp_path, one_thread):
 def test_ctrl_c_in_a_notebook_stops_between_steps_and_saves(tmp_path, one_thread):
     """A notebook's interrupt button sends SIGINT: train() finishes its step, saves, and
     raises KeyboardInterrupt; calling it again goes on."""
-    points = data.ring_of_gaussians(48, seed=0)
+    points = toy.ring_of_gaussians(48, seed=0)
     t = _toy_trainer(points)
 
     def press_interrupt(step, images):
@@ -296,7 +294,7 @@ def test_ctrl_c_in_a_notebook_stops_between_steps_and_saves(tmp_path, one_thread
 def test_a_gpu_run_can_go_on_on_a_cpu(tmp_path, one_thread):
     """Not bit for bit, since a CUDA generator's state means nothing to a CPU one: the data
     order's stream restarts, and load() says so. (The checkpoint is a CPU one, relabelled.)"""
-    points = data.ring_of_gaussians(48, seed=0)
+    points = toy.ring_of_gaussians(48, seed=0)
     _toy_trainer(points).train(2, checkpoint=tmp_path / "c.pt")
     state = checkpoint.load(tmp_path / "c.pt")
     state["device"], state["rng"]["order"] = "cuda", torch.zeros(16, dtype=torch.uint8)

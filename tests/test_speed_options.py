@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from gan_helpers import data, models
+from gan_helpers import data, models, toy
 from gan_helpers.__main__ import main
 from gan_helpers.env import GanError
 from gan_helpers.losses import InstanceNoise, WassersteinGP
@@ -32,9 +32,9 @@ def _conv_trainer(digits, *speed):
 def _toy_trainer(**kw):
     torch.manual_seed(0)
     return Trainer(
-        models.ToyGenerator(),
-        models.ToyDiscriminator(),
-        data.ring_of_gaussians(512, seed=0),
+        toy.ToyGenerator(),
+        toy.ToyDiscriminator(),
+        toy.ring_of_gaussians(512, seed=0),
         batch_size=64,
         **kw,
     )

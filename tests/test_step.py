@@ -4,7 +4,7 @@ spends nothing on D's weights."""
 import torch
 import torch.nn.functional as F
 
-from gan_helpers import data, losses, models
+from gan_helpers import data, losses, models, toy
 from gan_helpers.step import train_step
 from gan_helpers.train import Trainer
 
@@ -75,11 +75,11 @@ def test_the_g_step_computes_no_gradient_for_d(one_thread):
 
 def test_n_critic_steps_d_that_many_times_per_g_step(one_thread):
     torch.manual_seed(0)
-    G, D = models.ToyGenerator(), models.ToyDiscriminator()
+    G, D = toy.ToyGenerator(), toy.ToyDiscriminator()
     opt_g, opt_d = (torch.optim.Adam(m.parameters()) for m in (G, D))
     counts = {"d": 0, "g": 0}
     opt_d.register_step_post_hook(lambda *a: counts.__setitem__("d", counts["d"] + 1))
     opt_g.register_step_post_hook(lambda *a: counts.__setitem__("g", counts["g"] + 1))
-    batches = data.Batches(data.ring_of_gaussians(128), 16, torch.Generator(), labels=False)
+    batches = data.Batches(toy.ring_of_gaussians(128), 16, torch.Generator(), labels=False)
     train_step(G, D, opt_g, opt_d, batches, losses.WassersteinGP(), n_critic=5)
     assert counts == {"d": 5, "g": 1} and batches.pos == 5 * 16
