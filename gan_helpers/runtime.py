@@ -44,7 +44,7 @@ def run(t, end, stop_at, path, checkpoint_every, keep_every, snapshot_every, on_
     snapshots and saves to `path` at their cadence; a signal stops it between two steps."""
     log_every = 1 if t.device.type == "cpu" else 50  # reading a number back waits
     due = lambda every: every is not None and t.step % every == 0
-    total = end - t.step if end < math.inf else None
+    total = max(end - t.step, 0) if end < math.inf else None  # a resumed run may be past it
     bar = tqdm(total=total, desc=t.name, disable=not t.progress, leave=False)
     t.G.train()
     t.D.train()

@@ -254,6 +254,30 @@ def test_a_notebook_cell_run_again_resumes_its_checkpoint(tmp_path, one_thread, 
     assert "nothing left to train" in capsys.readouterr().out and done.step == 12
 
 
+def test_a_cell_whose_checkpoint_is_past_its_budget_gives_the_bar_no_negative_total(
+    tmp_path, one_thread, monkeypatch
+):
+    """Chapter 05 trains a run on past its step budget (to equal seconds): run again, the
+    cell resumes at a step beyond `until`, where the notebook's progress bar refused a
+    negative total."""
+    from gan_helpers import runtime
+
+    totals = []
+
+    class Bar:
+        def __init__(self, total=None, **kwargs):
+            totals.append(total)
+
+        update = set_postfix = close = lambda self, *a, **k: None
+
+    monkeypatch.setattr(runtime, "tqdm", Bar)
+    points, path = toy.ring_of_gaussians(48, seed=0), tmp_path / "toy.pt"
+    _toy_trainer(points).train(until=6, checkpoint=path)
+    again = _toy_trainer(points)
+    again.train(until=4, checkpoint=path)
+    assert again.step == 6 and totals == [6, 0]
+
+
 def test_a_cell_with_other_settings_refuses_the_old_checkpoint(tmp_path, one_thread):
     points, path = toy.ring_of_gaussians(48, seed=0), tmp_path / "toy.pt"
     _toy_trainer(points).train(2, checkpoint=path)
