@@ -1,18 +1,26 @@
 """gan_helpers: the thin shared package of the GAN course.
 
-data        MNIST / Fashion-MNIST as one tensor on the device, batches, the toy ring
+The core, what a reader of the chapters opens:
+data        MNIST / Fashion-MNIST as one tensor on the device, and its batches
 models      every generator and discriminator of the series
 losses      the games: BCE, hinge, Wasserstein + gradient penalty, R1, InfoGAN; instance noise
 step        one training step: n_critic D steps, then the G step
-train       the Trainer around it: optimisers, data order, history, snapshots,
-            checkpoints, EMA, Ctrl-C and SIGTERM, the divergence guard, speed options
-checkpoint  atomic saves, safe loads, a trained generator from a file
-viz         sample grids, curves, animations, show_source
+train       the Trainer around it: models, optimisers, data order, history, snapshots,
+            checkpoints, the EMA copy
+checkpoint  what a checkpoint holds, and a trained generator from a file
+viz         sample grids, curves, GIFs, show_source
 metrics     the judge: cFID, KID, precision and recall, coverage, memorisation
-checks      each chapter's final checks
-explore     latent paths, style measures, the slider explorer, the steerable toy
-recipes     each model by name, with its settings
+explore     latent walks, style measures, InfoGAN code purity, the slider explorer
+
+What runs the core, which a reader of the step never needs to open:
+runtime     the loop, Ctrl-C and SIGTERM, the divergence guard, progress, speed options
+files       the data files, atomic saves and safe loads, each failure one sentence
 env         smoke mode and budgets, the device, the data and run folders, GanError
+
+And the rest:
+toy         chapter 00's toy world: the ring, the toy pair, modes covered, the playground
+checks      each chapter's final checks
+recipes     each model by name, with its settings
 __main__    the command line: python -m gan_helpers train | sample
 """
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, data, recipes, viz
+from . import checkpoint, data, files, recipes, viz
 from .env import GanError, Parser, resolve_device, run_command
 from .models import N_CLASSES, generate, is_conditional
 from .runtime import SPEED_OPTIONS, Interrupted
@@ -151,7 +151,7 @@ def train(args) -> int:
             file=sys.stderr,
         )
         return 128 + e.signal
-    except checkpoint.DiskFull as e:
+    except files.DiskFull as e:
         then = "free some space, then run the same command with --resume"
         raise GanError(e.sentence(then)) from None
     viz.grid_pixels(trainer.sample(z=trainer.fixed_z), scale=2).save(args.out / "samples.png")
@@ -215,7 +215,7 @@ def sample(args) -> int:
             else torch.arange(args.n) % N_CLASSES
         )
     images = generate(G, z, labels).contiguous()
-    checkpoint.write(args.out, images)
+    files.write(args.out, images)
     print(f"wrote {tuple(images.shape)} samples to {args.out}")
     return 0
 

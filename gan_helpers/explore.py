@@ -1,5 +1,6 @@
-"""Explore what a generator learned: paths through latent space, what a direction changes,
-and the slider explorer. Only widget APIs common to ipywidgets 7.7 (Colab) and 8 are used."""
+"""Explore what a generator learned: walks along latent dimensions, what each one changes, how
+an InfoGAN code matches the digits, and the slider explorer. Only widget APIs common to
+ipywidgets 7.7 (Colab) and 8 are used."""
 
 import time
 
@@ -9,31 +10,6 @@ from .env import GanError, one_thread
 from .metrics import classify
 from .models import N_CLASSES, crop_to_28, generate, is_conditional
 from .viz import png_bytes
-
-
-def lerp(z0, z1, t: float):
-    """The straight line between two latent vectors."""
-    return (1 - t) * z0 + t * z1
-
-
-def slerp(z0, z1, t: float):
-    """The great circle between two latent vectors. A Gaussian z in d dimensions has norm
-    close to sqrt(d); the straight line's midpoint is shorter (about sqrt(d/2)), where the
-    generator rarely was in training. The arc keeps the norm in the typical range."""
-    a, b = z0 / z0.norm(), z1 / z1.norm()
-    omega = torch.arccos((a * b).sum().clamp(-1, 1))
-    if omega.abs() < 1e-6:  # (nearly) the same direction: the line is the arc
-        return lerp(z0, z1, t)
-    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
-
-
-def interpolate(G, z0, z1, steps=8, method="slerp", label=None):
-    """(steps, 1, 28, 28) images along the path from z0 to z1."""
-    paths = {"lerp": lerp, "slerp": slerp}
-    if method not in paths:
-        raise GanError(f"Unknown interpolation {method!r}; choose 'slerp' or 'lerp'.")
-    z = torch.stack([paths[method](z0, z1, t) for t in torch.linspace(0, 1, steps).tolist()])
-    return generate(G, z, _labels(G, label, steps))
 
 
 def latent_walk(G, z, dims, span=2.5, steps=7, label=None):
@@ -64,14 +40,6 @@ def style(images) -> dict:
     # rows grow downwards, so a stroke leaning right has x falling as the row index grows
     slant = -(w * dx * dy).sum((1, 2)) / (w * dy * dy).sum((1, 2)).clamp_min(1e-6)
     return {"ink": w.mean((1, 2)), "slant": slant}
-
-
-def follows_labels(G, n=100, seed=0) -> torch.Tensor:
-    """(10,): for each digit k, the share of n samples drawn with label k that the metrics'
-    judge calls a k. Near 1 for a generator that obeys its labels, about 0.1 if it ignores them."""
-    z = torch.randn(n * N_CLASSES, G.z_dim, generator=torch.Generator().manual_seed(seed))
-    labels = torch.arange(N_CLASSES).repeat_interleave(n)
-    return (classify(generate(G, z, labels)) == labels).view(N_CLASSES, n).float().mean(1)
 
 
 def code_purity(G, n=100, seed=0) -> tuple[float, list]:

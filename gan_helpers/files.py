@@ -1,12 +1,29 @@
-"""Finding and reading the data files torchvision reads: the official IDX files, gzipped
-or not, with both splits, or offline with the test split only, else a download. Each
-failure is one sentence."""
+"""Files on disk, each failure one sentence: the data files torchvision reads (the official
+IDX files, gzipped or not, both splits or offline the test split only, else a download),
+and PyTorch files, saved atomically and loaded safely.
 
+A save is serialised in memory, written to a temporary file in the same folder, synced,
+then renamed over the old file (`os.replace` is atomic): a kill or a full disk mid-save
+leaves the previous file whole. Loads use `weights_only=True`, which refuses anything but
+tensors and plain containers, so a crafted file cannot run code.
+"""
+
+import errno
 import gzip
+import io
+import os
+import pickle
 import shutil
+import tempfile
+import warnings
 from pathlib import Path
 
+import torch
+
 from .env import GanError, data_root
+
+UNFINISHED = ".tmp"  # the suffix of a save still being written
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")  # torch.save's zip format; its legacy pickle format
 
 
 def root_folder(root) -> Path:
@@ -85,3 +102,102 @@ def _unpack(gz: Path) -> None:
             f"download or copy it again."
         ) from None
     part.replace(target)
+
+
+# --- PyTorch files, written atomically and read safely -------------------------------------
+
+
+class DiskFull(GanError):
+    """A save found the disk full. `held` is the step the file at `path` still holds."""
+
+    def __init__(self, path, step=None, held=None):
+        self.path, self.step, self.held = Path(path), step, held
+        super().__init__(self.sentence("free some space, then save again or resume from it"))
+
+    def sentence(self, then: str) -> str:
+        at = "" if self.step is None else f" at step {self.step}"
+        held = (
+            f"it still holds step {self.held}"
+            if self.held is not None
+            else "any earlier copy is intact"
+        )
+        return f"The disk is full: {self.path} could not be written{at}, and {held}; {then}."
+
+
+def write(path, obj) -> None:
+    """`torch.save(obj, path)`, atomically."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=UNFINISHED)
+    except OSError as e:
+        raise _write_error(path, e) from None
+    try:
+        try:
+            os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide shipped weights from other users
+            _write_all(fd, buffer.getbuffer())
+            os.fsync(fd)  # the bytes are on disk before the name points at them
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _write_error(path, e) from None
+        raise
+
+
+def _write_all(fd, data) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _write_error(path: Path, e: OSError) -> GanError:
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return DiskFull(path)
+    return GanError(
+        f"Cannot write {path} ({e.strerror}); choose a folder you can write to, "
+        f"and any earlier copy is intact."
+    )
+
+
+def read(path, map_location="cpu"):
+    """torch.load with weights_only=True, each way a file can be wrong one sentence."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanError(f"There is no checkpoint at {path}; check the path.")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise GanError(f"{path} cannot be read ({e.strerror}); check its permissions.") from None
+    if not head:
+        raise GanError(f"{path} is empty; use an earlier checkpoint or train again.")
+    if not head.startswith(_TORCH_MAGIC):  # never hand a file of another kind to a parser
+        raise GanError(
+            f"{path} is not a checkpoint, nor any file written by torch.save; "
+            f"pass a checkpoint.pt written by `python -m gan_helpers train`."
+        )
+    try:
+        with warnings.catch_warnings():  # torch's notes on pickle protocols are not for users
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Weights only load failed" in str(e):
+            raise GanError(
+                f"{path} was refused unopened: it holds Python objects other than "
+                f"tensors and plain values, which could run code when loaded; use "
+                f"only files from a source you trust."
+            ) from None
+        raise GanError(_corrupted(path)) from None
+    except Exception:  # torch.load fails in many ways on damaged bytes; all mean the same
+        raise GanError(_corrupted(path)) from None
+
+
+def _corrupted(path: Path) -> str:
+    return (
+        f"{path} is truncated or corrupted and cannot be read; use an earlier copy "
+        f"(checkpoint-<step>.pt, if you kept one) or train again."
+    )

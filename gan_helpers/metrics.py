@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import checkpoint, data
+from . import data, files
 from .env import GanError, budget
 from .models import N_CLASSES, crop_to_28, generate, is_conditional
 from .train import Trainer
@@ -65,7 +65,7 @@ def load_classifier(path=WEIGHTS) -> MnistClassifier:
     if key not in _cache:
         retrain = f"train it again with `python tools/train_classifier.py --out {path}`"
         try:
-            state, net = checkpoint.read(path), MnistClassifier()
+            state, net = files.read(path), MnistClassifier()
         except GanError:
             raise GanError(
                 f"The classifier's weights at {path} are missing or cannot be read; {retrain}."

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, recipes, runtime
+from . import checkpoint, files, recipes, runtime
 from .data import Batches, Images
 from .env import GanError, resolve_device, smoke_mode
 from .losses import BCE
@@ -59,8 +59,8 @@ class Saving:
             checkpoint.save(self.state_dict(), path)
             if keep:
                 checkpoint.keep_copy(path, self.step)
-        except checkpoint.DiskFull as e:
-            raise checkpoint.DiskFull(e.path, self.step, held) from None
+        except files.DiskFull as e:
+            raise files.DiskFull(e.path, self.step, held) from None
         self.last_save = (Path(path), self.step)
 
     def load(self, path) -> dict:
@@ -119,26 +119,9 @@ class Trainer(Saving):
     names options from runtime.SPEED_OPTIONS (see `runtime.apply_speed`).
     """
 
-    def __init__(
-        self,
-        G,
-        D,
-        images: Images,
-        *,
-        loss=None,
-        batch_size=128,
-        lr_g=2e-4,
-        lr_d=2e-4,
-        betas=(0.5, 0.999),
-        n_critic=1,
-        noise=None,
-        ema=None,
-        seed=0,
-        n_fixed=64,
-        device=None,
-        name="custom",
-        speed=(),
-    ):
+    def __init__(self, G, D, images: Images, *, loss=None, batch_size=128, lr_g=2e-4, lr_d=2e-4,
+                 betas=(0.5, 0.999), n_critic=1, noise=None, ema=None, seed=0, n_fixed=64,
+                 device=None, name="custom", speed=()):  # fmt: skip
         runtime.check_settings(G, D, batch_size, lr_g, lr_d, n_critic, n_fixed, noise, ema, speed)
         self.device = resolve_device(device) if device is not None else images.x.device
         self.G, self.D = G.to(self.device), D.to(self.device)
@@ -146,16 +129,8 @@ class Trainer(Saving):
         self.loss = loss if loss is not None else BCE()
         self.name, self.n_critic, self.noise, self.ema = name, n_critic, noise, ema
         noise_settings = None if noise is None else [noise.sigma, noise.steps]
-        self.settings = dict(
-            batch_size=batch_size,
-            lr_g=lr_g,
-            lr_d=lr_d,
-            betas=list(betas),
-            n_critic=n_critic,
-            seed=seed,
-            ema=ema,
-            noise=noise_settings,
-        )
+        self.settings = dict(batch_size=batch_size, lr_g=lr_g, lr_d=lr_d, betas=list(betas))
+        self.settings |= dict(n_critic=n_critic, seed=seed, ema=ema, noise=noise_settings)
         self.opt_g, self.opt_d = _adam(self.G, lr_g, betas), _adam(self.D, lr_d, betas)
         self.speed = runtime.apply_speed(self, tuple(speed))
 
@@ -180,18 +155,8 @@ class Trainer(Saving):
         D = change_d(D) if change_d is not None else D
         return cls(G, D, images, seed=seed, name=name, **{**r.trainer_settings(), **overrides})
 
-    def train(
-        self,
-        steps=None,
-        *,
-        until=None,
-        seconds=None,
-        checkpoint=None,
-        checkpoint_every=200,
-        keep_every=None,
-        snapshot_every=None,
-        on_snapshot=None,
-    ) -> "History":
+    def train(self, steps=None, *, until=None, seconds=None, checkpoint=None, checkpoint_every=200,
+              keep_every=None, snapshot_every=None, on_snapshot=None) -> History:  # fmt: skip
         """Train `steps` more steps, or on `until` the run has that many, or for `seconds`
         more seconds of training (snapshots and saves not counted); returns the History.
 

@@ -1,5 +1,5 @@
 """Pictures: sample grids (also redrawn live while training), PNG bytes for widgets, curves,
-training animations, and source code shown in place."""
+looping GIFs, and source code shown in place."""
 
 import inspect
 import io
@@ -123,28 +123,26 @@ def show_source(obj):
     display(Code(src, language="python"))
 
 
-def training_gif(snapshots, path=None, nrow=8, scale=2, ms_per_frame=150, hold_last=8) -> bytes:
-    """`Trainer.snapshots` as a looping GIF, each frame stamped with its step and the last
-    held `hold_last` frames long. Returns the bytes, also written to `path` if given."""
+def gif(frames, captions=None, path=None, nrow=8, scale=2, ms_per_frame=150, hold_last=8) -> bytes:
+    """A looping GIF with one grid per batch of images in `frames`, each under its caption,
+    the last frame held `hold_last` frames long. Returns the bytes, also written to `path`."""
     from PIL import Image, ImageDraw
 
-    if not snapshots:
-        raise GanError("There are no snapshots to animate; train with snapshot_every=N first.")
-    frames = []
-    for step, images in snapshots:
+    if not len(frames):
+        raise GanError(
+            "There are no frames to animate; a Trainer keeps them with snapshot_every=N."
+        )
+    shots = []
+    for i, images in enumerate(frames):
         grid = grid_pixels(images, nrow, scale)
-        frame = Image.new("L", (grid.width, grid.height + 14), color=255)
-        frame.paste(grid, (0, 14))
-        ImageDraw.Draw(frame).text((4, 1), f"step {step}", fill=0)
-        frames.append(frame)
+        shot = Image.new("L", (grid.width, grid.height + 14), color=255)
+        shot.paste(grid, (0, 14))
+        ImageDraw.Draw(shot).text((4, 1), captions[i] if captions else "", fill=0)
+        shots.append(shot)
     buf = io.BytesIO()
-    frames[0].save(
-        buf,
-        format="GIF",
-        save_all=True,
-        append_images=frames[1:],
-        loop=0,
-        duration=[ms_per_frame] * (len(frames) - 1) + [ms_per_frame * hold_last],
+    durations = [ms_per_frame] * (len(shots) - 1) + [ms_per_frame * hold_last]
+    shots[0].save(
+        buf, format="GIF", save_all=True, append_images=shots[1:], loop=0, duration=durations
     )
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -152,37 +150,8 @@ def training_gif(snapshots, path=None, nrow=8, scale=2, ms_per_frame=150, hold_l
     return buf.getvalue()
 
 
-def show_training(snapshots, **kw) -> None:
-    """`training_gif`, shown inline."""
+def show_gif(frames, captions=None, **kw) -> None:
+    """`gif`, shown inline."""
     from IPython.display import Image, display
 
-    display(Image(data=training_gif(snapshots, **kw), format="gif"))
-
-
-def animate(frames, titles=None, interval: int = 80, size: float = 1.6):
-    """An HTML animation that plays wherever a notebook shows HTML. `frames` is
-    (T, K, 1, 28, 28): T frames of K images side by side, titled `titles`."""
-    from IPython.display import HTML
-    from matplotlib import animation
-
-    frames = (frames.detach().cpu().float() + 1) / 2
-    fig, axes = plt.subplots(
-        1, frames.shape[1], figsize=(size * frames.shape[1], size * 1.15), squeeze=False
-    )
-    shown = [
-        ax.imshow(frames[0, k, 0], cmap="gray", vmin=0, vmax=1) for k, ax in enumerate(axes[0])
-    ]
-    for k, ax in enumerate(axes[0]):
-        ax.set_axis_off()
-        if titles:
-            ax.set_title(titles[k], fontsize=9)
-
-    def draw(t):
-        for k, im in enumerate(shown):
-            im.set_data(frames[t, k, 0])
-        return shown
-
-    anim = animation.FuncAnimation(fig, draw, frames=len(frames), interval=interval, blit=True)
-    html = HTML(anim.to_jshtml(default_mode="reflect"))
-    plt.close(fig)
-    return html
+    display(Image(data=gif(frames, captions, **kw), format="gif"))

@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import assert_one_sentence
 
-from gan_helpers import GanError, checkpoint, data, losses, models, toy
+from gan_helpers import GanError, checkpoint, data, files, losses, models, toy
 from gan_helpers.__main__ import main
 from gan_helpers.runtime import Diverged
 from gan_helpers.train import Trainer
@@ -37,10 +37,10 @@ def mlp_checkpoint(digits, tmp_path_factory):
 
 DIE_IN_SECOND_SAVE = textwrap.dedent("""
     import os, sys
-    from gan_helpers import checkpoint, data
+    from gan_helpers import data, files
     from gan_helpers.train import Trainer
 
-    real_write = checkpoint._write_all
+    real_write = files._write_all
     calls = []
     def write_then_die_halfway(fd, data):
         calls.append(1)
@@ -48,7 +48,7 @@ DIE_IN_SECOND_SAVE = textwrap.dedent("""
             os.write(fd, bytes(data[: len(data) // 2]))
             os._exit(9)                  # like SIGKILL: no cleanup, no os.replace
         real_write(fd, data)
-    checkpoint._write_all = write_then_die_halfway
+    files._write_all = write_then_die_halfway
 
     t = Trainer.from_recipe("mlp", data.load("mnist"), batch_size=16)
     t.train(10, checkpoint=sys.argv[1], checkpoint_every=2)
@@ -101,14 +101,14 @@ def _disk_fills_after(monkeypatch, free):
         if n < len(data):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoint, "_write_all", write_all)
+    monkeypatch.setattr(files, "_write_all", write_all)
 
 
 def test_a_full_disk_leaves_the_previous_file_and_no_temporary_one(tmp_path, monkeypatch):
     path = tmp_path / "c.pt"
     checkpoint.save({"step": 1}, path)
     _disk_fills_after(monkeypatch, 100)
-    with pytest.raises(checkpoint.DiskFull) as e:
+    with pytest.raises(files.DiskFull) as e:
         checkpoint.save({"step": 2}, path)
     assert str(e.value).startswith(f"The disk is full: {path} could not be written")
     assert_one_sentence(str(e.value))

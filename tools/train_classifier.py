@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gan_helpers import checkpoint, data
+from gan_helpers import data, files
 from gan_helpers.env import Parser, run_command
 from gan_helpers.metrics import FORMAT, WEIGHTS, MnistClassifier
 
@@ -63,7 +63,7 @@ def main(args) -> int:
     net = train(train_set, steps=args.steps, seed=args.seed)
     acc = accuracy(net, held_out)
     command = " ".join(["python tools/train_classifier.py", *sys.argv[1:]])
-    checkpoint.write(
+    files.write(
         args.out,
         {
             "format": FORMAT,

@@ -1,0 +1,65 @@
+"""The shape of the package: its docstring names every module, the modules import one
+another without a circle, and no function or class of the core runs past 120 lines."""
+
+import ast
+import re
+from pathlib import Path
+
+import gan_helpers
+
+PACKAGE = Path(gan_helpers.__file__).parent
+MODULES = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+CORE = ("data", "models", "losses", "step", "train", "checkpoint", "viz", "metrics", "explore")
+
+
+def imports(module: str) -> set:
+    """The package's modules that `module` imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse((PACKAGE / f"{module}.py").read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module} if node.module else {a.name for a in node.names}
+    return found & set(MODULES)
+
+
+def circles(graph: dict) -> list:
+    """Every import circle of `graph` ({module: modules it imports}), each as a path."""
+    found, done = [], set()
+
+    def visit(node, path):
+        if node in path:
+            found.append(path[path.index(node) :] + [node])
+            return
+        if node in done:
+            return
+        for nxt in sorted(graph.get(node, ())):
+            visit(nxt, path + [node])
+        done.add(node)
+
+    for node in sorted(graph):
+        visit(node, [])
+    return found
+
+
+def test_the_docstring_names_every_module_and_no_other():
+    named = set(re.findall(r"^(\w+)\s{2,}", gan_helpers.__doc__, re.M))
+    assert named == set(MODULES)
+
+
+def test_the_circle_finder_finds_a_circle():
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_imports_itself_back():
+    assert circles({m: imports(m) for m in MODULES}) == []
+
+
+def test_no_function_or_class_of_the_core_runs_past_120_lines():
+    long = []
+    for module in CORE:
+        for node in ast.walk(ast.parse((PACKAGE / f"{module}.py").read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > 120:
+                    long.append(f"{module}.{node.name}: {n} lines")
+    assert long == []
