@@ -20,7 +20,7 @@ env         smoke mode and budgets, the device, the data and run folders, GanErr
 And the rest:
 toy         chapter 00's toy world: the ring, the toy pair, modes covered, the playground
 checks      each chapter's final checks
-recipes     each model by name, with its settings
+recipes     each model by name, with its settings; chapter 09's tricks
 __main__    the command line: python -m gan_helpers train | sample
 """
 

@@ -310,28 +310,6 @@ class InfoDiscriminator(DCGANDiscriminator):
         return self.head(f).flatten(), self.q(f)                        # (B,), (B, 12)
 
 
-# --- Changes to a discriminator that chapter 09 measures --------------------------------
-
-def with_spectral_norm(D: nn.Module) -> nn.Module:
-    """Spectral normalisation (Miyato et al., 2018) on every conv and linear layer, in
-    place: W is used as W / sigma(W), sigma its largest singular value, estimated by one
-    power iteration per training pass. Only without BatchNorm does this bound D's slope:
-    BatchNorm divides the rescaling straight back out."""
-    for module in list(D.modules()):     # a list: the parametrisation adds modules
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            nn.utils.parametrizations.spectral_norm(module)
-    return D
-
-
-def with_dropout(D: nn.Module, p: float = 0.3) -> nn.Module:
-    """Dropout(p) after every LeakyReLU of D, in place; the weights keep their names."""
-    for parent in list(D.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.LeakyReLU):
-                setattr(parent, name, nn.Sequential(child, nn.Dropout(p)))
-    return D
-
-
 # --- Drawing from a generator ----------------------------------------------------------
 
 def check_labels(labels, n: int) -> torch.Tensor:

@@ -38,7 +38,7 @@ def test_spectral_norm_brings_every_largest_singular_value_to_one(name):
     D = DISCRIMINATORS[name]()
     before = [largest_singular_value(m) for m in weighted_layers(D)]
     assert any(abs(s - 1) > 0.3 for s in before)  # otherwise the test would prove nothing
-    models.with_spectral_norm(D)
+    recipes.with_spectral_norm(D)
     x = batch_for(D)
     for _ in range(30):  # each training-mode pass runs one power iteration
         D(x)
@@ -48,7 +48,7 @@ def test_spectral_norm_brings_every_largest_singular_value_to_one(name):
 
 def test_spectral_norm_holds_while_the_raw_weights_grow():
     torch.manual_seed(0)
-    D = models.with_spectral_norm(models.MLPDiscriminator())
+    D = recipes.with_spectral_norm(models.MLPDiscriminator())
     x = batch_for(D)
     first = D.net[1]
     with torch.no_grad():
@@ -64,7 +64,7 @@ def test_tricks_keep_d_a_discriminator(name, trick):
     torch.manual_seed(0)
     D = DISCRIMINATORS[name]()
     x = batch_for(D)
-    D = models.with_spectral_norm(D) if trick == "spectral norm" else models.with_dropout(D)
+    D = recipes.with_spectral_norm(D) if trick == "spectral norm" else recipes.with_dropout(D)
     for mode in (True, False):
         out = D.train(mode)(x)
         assert out.shape == (len(x),)
@@ -73,7 +73,7 @@ def test_tricks_keep_d_a_discriminator(name, trick):
 
 def test_dropout_changes_outputs_in_training_mode_only():
     torch.manual_seed(0)
-    D = models.with_dropout(models.DCGANDiscriminator(hidden=16), p=0.3)
+    D = recipes.with_dropout(models.DCGANDiscriminator(hidden=16), p=0.3)
     assert sum(isinstance(m, nn.Dropout) for m in D.modules()) == 3  # one per LeakyReLU
     x = batch_for(D)
     D.eval()
@@ -86,7 +86,7 @@ def test_dropout_keeps_the_weights_and_their_names():
     torch.manual_seed(0)
     plain = models.MLPDiscriminator()
     state = plain.state_dict()
-    D = models.with_dropout(models.MLPDiscriminator(), p=0.5)
+    D = recipes.with_dropout(models.MLPDiscriminator(), p=0.5)
     D.load_state_dict(state)  # the same keys and shapes
     x = batch_for(D)
     assert torch.equal(D.eval()(x), plain.eval()(x))  # eval mode: exactly the plain D
