@@ -197,13 +197,3 @@ class LatentExplorer:
         self.image.value = png_bytes(x, nrow=1, scale=self.scale)
         self.render_ms = 1000 * (time.perf_counter() - start)
         self.status.value = f"updated in {self.render_ms:.1f} ms"
-
-    def time_moves(self, moves=100, slider=0) -> list:
-        """Move one slider `moves` times across its range, as a drag would; the milliseconds
-        each move took in the kernel (the observer, G and the PNG)."""
-        s, times = self.sliders[slider], []
-        for v in torch.linspace(s.min, s.max, moves).tolist():
-            start = time.perf_counter()
-            s.value = v
-            times.append(1000 * (time.perf_counter() - start))
-        return times
