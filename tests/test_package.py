@@ -45,6 +45,11 @@ def test_the_docstring_names_every_module_and_no_other():
     assert named == set(MODULES)
 
 
+def test_the_docstring_names_the_core_first():
+    section = gan_helpers.__doc__.split("The core")[1].split("\n\n")[0]
+    assert re.findall(r"^(\w+)\s{2,}", section, re.M) == list(CORE)
+
+
 def test_the_circle_finder_finds_a_circle():
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
     assert circles({"a": {"b"}, "b": set()}) == []
