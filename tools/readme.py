@@ -135,16 +135,16 @@ def time_to_quality(r) -> str:
 
 
 def notebooks(r) -> str:
+    earlier = sorted({x["by"] for x in r["rows"] if "by" in x})
     rows = [
         [
-            x["notebook"] + (" *" if "by" in x else ""),
+            x["notebook"] + (f" [{earlier.index(x['by']) + 1}]" if "by" in x else ""),
             f"{x['wall_s']:.0f}",
             "passed" if x["passed"] else f"failed: {x['error']}",
         ]
         for x in r["rows"]
     ]
-    earlier = sorted({x["by"] for x in r["rows"] if "by" in x})
-    note = "".join(f"\n\n\\* kept from an earlier run of the same: `{c}`." for c in earlier)
+    note = "".join(f"\n\n[{i}] kept from an earlier run: `{c}`." for i, c in enumerate(earlier, 1))
     return (
         f"{_source(r)} Every chapter top to bottom in a fresh kernel, {r['mode']} mode, "
         f"device {r['device']}.\n\n" + _table(["chapter", "wall s", "final check"], rows) + note
