@@ -14,7 +14,7 @@ import torch
 
 from . import checkpoint, data, files, recipes, viz
 from .env import GanError, Parser, resolve_device, run_command
-from .models import N_CLASSES, generate, is_conditional
+from .models import digits_in_turn, generate, is_conditional
 from .runtime import SPEED_OPTIONS, Interrupted
 from .train import Trainer
 
@@ -210,9 +210,7 @@ def sample(args) -> int:
     labels = None
     if is_conditional(G):
         labels = (
-            torch.full((args.n,), args.label)
-            if args.label is not None
-            else torch.arange(args.n) % N_CLASSES
+            torch.full((args.n,), args.label) if args.label is not None else digits_in_turn(args.n)
         )
     images = generate(G, z, labels).contiguous()
     files.write(args.out, images)

@@ -19,13 +19,10 @@ def save(state: dict, path) -> None:
     files.write(path, {"format": FORMAT, **state})
 
 
-def keep_copy(path, step: int) -> Path:
-    """Copy the checkpoint at `path` to `<stem>-<step><suffix>` beside it, which later saves
-    leave alone."""
+def kept(path, step: int) -> Path:
+    """`<stem>-<step><suffix>` beside the checkpoint at `path`: a copy later saves leave alone."""
     path = Path(path)
-    kept = path.with_name(f"{path.stem}-{step}{path.suffix}")
-    files.write(kept, files.read(path))
-    return kept
+    return path.with_name(f"{path.stem}-{step}{path.suffix}")
 
 
 def remove_unfinished(path) -> list[Path]:

@@ -23,7 +23,7 @@ from torch import nn
 
 from . import data, files
 from .env import GanError, budget
-from .models import N_CLASSES, crop_to_28, generate, is_conditional
+from .models import N_CLASSES, crop_to_28, digits_in_turn, generate, is_conditional
 from .train import Trainer
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "mnist_classifier.pt"
@@ -251,7 +251,7 @@ def _draw(source, n: int, seed: int) -> torch.Tensor:
         return samples[:n]
     device = next(source.parameters()).device
     z = torch.randn(n, source.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-    digits = torch.arange(n, device=device) % N_CLASSES
+    digits = digits_in_turn(n, device)
     return torch.cat(
         [
             _digits(generate(source, zb, yb if is_conditional(source) else None))

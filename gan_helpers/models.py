@@ -23,6 +23,11 @@ def crop_to_28(x: torch.Tensor) -> torch.Tensor:
     return x[..., m:m + 28, m:m + 28]
 
 
+def digits_in_turn(n: int, device="cpu") -> torch.Tensor:
+    """(n,) labels 0, 1, ..., 9, 0, ...: every digit equally often, for a conditional G."""
+    return torch.arange(n, device=device) % N_CLASSES
+
+
 def is_conditional(model: nn.Module) -> bool:
     return getattr(model, "conditional", False)
 

@@ -87,7 +87,8 @@ def run(t, end, stop_at, path, checkpoint_every, keep_every, snapshot_every, on_
 
 def resume(t, path: Path, until, on_snapshot) -> None:
     """Go on from the checkpoint of a run with the same model and settings."""
-    saved = checkpoint.load(path, model=t.name).get("settings", {})
+    state = checkpoint.load(path, model=t.name)
+    saved = state.get("settings", {})
     differ = [k for k, v in t.settings.items() if saved.get(k) != v]
     if differ:
         k = differ[0]
@@ -95,7 +96,7 @@ def resume(t, path: Path, until, on_snapshot) -> None:
             f"{path} holds a run with {k} {saved.get(k)!r}, not {t.settings[k]!r}; delete it "
             f"to start over with these settings, or pass another checkpoint path."
         )
-    t.load(path)
+    t.load(path, state)
     done = until is not None and t.step >= until
     left = "nothing left to train" if done else "going on from there"
     total = f" of {until}" if until is not None else ""

@@ -13,7 +13,7 @@ from . import checkpoint, files, recipes, runtime
 from .data import Batches, Images
 from .env import GanError, resolve_device, smoke_mode
 from .losses import BCE
-from .models import N_CLASSES, generate, is_conditional
+from .models import digits_in_turn, generate, is_conditional
 from .runtime import REMEDY, Diverged, History
 from .step import train_step
 
@@ -55,20 +55,23 @@ class Saving:
                     f"became NaN or Inf; {REMEDY}."
                 )
         held = self.last_save[1] if self.last_save and self.last_save[0] == Path(path) else None
+        state = self.state_dict()  # once: the kept copy is the same bytes, not a reread
         try:
-            checkpoint.save(self.state_dict(), path)
+            checkpoint.save(state, path)
+            self.last_save = (Path(path), self.step)
             if keep:
-                checkpoint.keep_copy(path, self.step)
+                checkpoint.save(state, checkpoint.kept(path, self.step))
         except files.DiskFull as e:
+            held = held if e.path == Path(path) else None  # a kept copy held nothing before
             raise files.DiskFull(e.path, self.step, held) from None
-        self.last_save = (Path(path), self.step)
 
-    def load(self, path) -> dict:
-        """Restore a run saved by `save`, in place. This Trainer's learning rates, betas,
-        batch size and n_critic hold from here on (a diverged run can go on with a lower
-        rate); returns the settings that differ from the saved ones, {name: (saved, now)}.
-        With none, training on is bit for bit the uninterrupted run on a CPU."""
-        s = checkpoint.load(path, model=self.name)
+    def load(self, path, state=None) -> dict:
+        """Restore a run saved by `save`, in place (from `state` if the file is read already).
+        This Trainer's learning rates, betas, batch size and n_critic hold from here on (a
+        diverged run can go on with a lower rate); returns the settings that differ from the
+        saved ones, {name: (saved, now)}. With none, training on is bit for bit the
+        uninterrupted run on a CPU."""
+        s = checkpoint.load(path, model=self.name) if state is None else state
         try:
             self.G.load_state_dict(s["G"])
             self.D.load_state_dict(s["D"])
@@ -213,7 +216,7 @@ class Trainer(Saving):
         `labels`; `ema=False` draws from the raw G of an EMA run."""
         z = torch.randn(n, self.G.z_dim, device=self.device) if z is None else z.to(self.device)
         if is_conditional(self.G) and labels is None:
-            labels = torch.arange(len(z), device=self.device) % N_CLASSES
+            labels = digits_in_turn(len(z), self.device)
         return generate(self.generator if ema else self.G, z, labels)
 
 
@@ -243,7 +246,7 @@ def standing_statistics(G, batches=8, size=256, seed=0) -> None:
     g = torch.Generator().manual_seed(seed)
     for _ in range(batches):
         z = torch.randn(size, G.z_dim, generator=g).to(device)
-        G(z) if not is_conditional(G) else G(z, torch.arange(size, device=device) % N_CLASSES)
+        G(z) if not is_conditional(G) else G(z, digits_in_turn(size, device))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     G.eval()

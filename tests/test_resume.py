@@ -278,6 +278,18 @@ def test_a_cell_whose_checkpoint_is_past_its_budget_gives_the_bar_no_negative_to
     assert again.step == 6 and totals == [6, 0]
 
 
+def test_a_rerun_cell_reads_its_checkpoint_once(tmp_path, one_thread, monkeypatch):
+    from gan_helpers import files
+
+    points, path = toy.ring_of_gaussians(48, seed=0), tmp_path / "toy.pt"
+    _toy_trainer(points).train(until=3, checkpoint=path)
+    reads, read = [], files.read
+    monkeypatch.setattr(files, "read", lambda *a, **k: reads.append(a[0]) or read(*a, **k))
+    again = _toy_trainer(points)
+    again.train(until=6, checkpoint=path)
+    assert again.step == 6 and reads == [path]
+
+
 def test_a_cell_with_other_settings_refuses_the_old_checkpoint(tmp_path, one_thread):
     points, path = toy.ring_of_gaussians(48, seed=0), tmp_path / "toy.pt"
     _toy_trainer(points).train(2, checkpoint=path)
