@@ -2,7 +2,7 @@
 
 It lives in pyproject.toml, [tool.gan-course]. This stamps every notebook with it: the
 Open-in-Colab badge under the title, the first code cell (which installs gan_helpers on
-Colab at that ref), and the metadata that asks Colab for a GPU.
+Colab at that ref, in four lines), and the metadata that asks Colab for a GPU.
 
     python tools/home.py                    # stamp the notebooks from pyproject.toml
     python tools/home.py --check            # exit 1 if any notebook drifted from it
@@ -22,33 +22,11 @@ PYPROJECT = ROOT / "pyproject.toml"
 NOTEBOOKS = ROOT / "notebooks"
 
 INSTALL = """\
-# On Colab, install gan_helpers at the version this notebook was written for, once per
-# runtime. GAN_COURSE_SOURCE, if set, names another source, such as a local checkout.
-import importlib.util
-import os
-import subprocess
-import sys
-
-HOME = "{source}"  # noqa: E501
-
-
-class InstallFailed(Exception):
-    def _render_traceback_(self):  # IPython shows this line instead of a traceback
-        return [f"InstallFailed: {{self}}"]
-
-
-if "google.colab" in sys.modules and importlib.util.find_spec("gan_helpers") is None:
-    source = os.environ.get("GAN_COURSE_SOURCE", HOME)
-    pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", source], capture_output=True, text=True
-    )
-    if pip.returncode != 0:
-        why = (pip.stderr.strip().splitlines() or ["no message"])[-1]
-        raise InstallFailed(
-            f"pip could not install gan_helpers from {{source}} ({{why}}); "
-            "check that this runtime is online and run the cell again."
-        )
-    print(f"installed gan_helpers from {{source}}")"""
+try:  # the course's package: on Colab, installed once per runtime at this notebook's version
+    import gan_helpers  # noqa: F401
+except ImportError:
+    %pip install -q "{source}"
+"""
 
 
 def home() -> dict:
@@ -64,7 +42,7 @@ def badge(name: str, h: dict) -> str:
 
 
 def install_cell(h: dict) -> str:
-    return INSTALL.format(source=f"git+{h['repository']}@{h['ref']}")
+    return INSTALL.format(source=f"git+{h['repository']}@{h['ref']}").rstrip("\n")
 
 
 def stamped(nb: dict, name: str, h: dict) -> dict:
