@@ -5,12 +5,14 @@ import json
 import os
 import platform
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-from gan_helpers.runtime import SPEED_OPTIONS
+from gan_helpers import data, recipes, speed
+from gan_helpers.train import Trainer
 
 # where results files go: benchmarks/results, or $GAN_RESULTS_DIR (the GPU run's $OUT)
 RESULTS = Path(os.environ.get("GAN_RESULTS_DIR") or Path(__file__).resolve().parent / "results")
@@ -43,9 +45,31 @@ def load_average() -> list:
     return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
 
 
+def trainer(name, images=None, seed=0, options=(), **changes) -> Trainer:
+    """The Trainer of command-line model `name` on its data (or `images`), with `changes` to
+    its recipe's arguments and the speed `options`; no progress bar."""
+    images = images if images is not None else data.load(size=recipes.SIZE[name])
+    t = Trainer(images=images, **{**recipes.get(name)(seed=seed), **changes})
+    speed.apply(t, options)
+    t.progress = False
+    return t
+
+
+def train_for_seconds(t: Trainer, seconds: float, probe=20) -> int:
+    """Train `t` for about `seconds` of training: time `probe` steps (after one step of
+    warm-up), derive the step count from them, and train to it. Returns that count; the
+    budget is then steps, which a busy machine cannot change."""
+    t.train(1)
+    start = time.perf_counter()
+    t.train(probe)
+    steps = max(t.step, round(seconds / ((time.perf_counter() - start) / probe)))
+    t.train(until=steps)
+    return steps
+
+
 def add_speed_arguments(p) -> None:
-    """--bf16, --compile, --channels-last, --cudnn-benchmark: the Trainer's speed options."""
-    for option in SPEED_OPTIONS:
+    """--bf16, --compile, --channels-last, --cudnn-benchmark: the speed options."""
+    for option in speed.OPTIONS:
         p.add_argument(
             "--" + option.replace("_", "-"),
             action="store_true",
@@ -54,7 +78,7 @@ def add_speed_arguments(p) -> None:
 
 
 def speed_options(args) -> tuple:
-    return tuple(o for o in SPEED_OPTIONS if getattr(args, o))
+    return tuple(o for o in speed.OPTIONS if getattr(args, o))
 
 
 def synchronize(device) -> None:

@@ -4,36 +4,39 @@ thread, seed 0, each recipe with its own settings; judged at n = 2,000.
     python benchmarks/compare.py [--seconds 60] [--models ...] [--save compare-cpu]
 
 Seconds, not steps: the models differ up to forty-fold in cost per step, and seconds are
-what a learner pays. One thread, so that a second of one model buys the same work as a
-second of the next. Each recipe's instance noise anneals over its own horizon, as in its
-chapter, however long the budget is.
+what a learner pays. Each model's seconds become steps once (`common.train_for_seconds`
+times its first steps), and the table prints them. One thread, so that a second of one
+model buys the same work as a second of the next.
 """
 
 import argparse
 import sys
 
 import torch
-from common import format_table, hardware, save
+from common import format_table, hardware, save, train_for_seconds, trainer
 
 from gan_helpers import data, metrics, recipes
 from gan_helpers.models import n_params
-from gan_helpers.train import Trainer
+
+# each model's source post and chapter
+WHERE = {"mlp": ("001", "01"), "mlp-bn": ("000", "02"), "mlp-deep": ("003", "09"),
+         "lenet-deconv": ("004", "03"), "dcgan": ("002/003", "04"), "wgan-gp": ("002/003", "05"),
+         "cgan": ("003", "07"), "infogan": ("-", "08")}  # fmt: skip
 
 
-def measure(name, images, seconds) -> dict:
-    trainer = Trainer.from_recipe(name, images, seed=0)
-    trainer.progress = False
-    trainer.train(seconds=seconds)
-    r = metrics.evaluate(trainer, n=2000)
+def measure(name, seconds) -> dict:
+    t = trainer(name, seed=0)
+    train_for_seconds(t, seconds)
+    r = metrics.evaluate(t, n=2000)
     print(metrics.describe(r, name), file=sys.stderr, flush=True)
     return {
         "model": name,
-        "post": recipes.get(name).source,
-        "chapter": recipes.get(name).chapter,
-        "params": n_params(trainer.G, trainer.D),
-        "steps": trainer.step,
-        "images_seen": trainer.history.images,
-        "seconds": trainer.history.seconds,
+        "post": WHERE[name][0],
+        "chapter": WHERE[name][1],
+        "params": n_params(t.G, t.D),
+        "steps": t.step,
+        "images_seen": t.images_seen,
+        "seconds": t.seconds,
         **{
             k: r[k]
             for k in ("cfid", "cfid_real", "kid", "precision", "recall", "classes", "entropy")
@@ -84,9 +87,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     images = data.load()
-    rows = []
-    for name in args.models:
-        rows.append(measure(name, images, args.seconds))
+    rows = [measure(name, args.seconds) for name in args.models]
     print(f"{hardware()}; {args.seconds:g} s of training per model; {images.name}")
     print(format_table(*table(rows)))
     if args.save:

@@ -22,11 +22,11 @@ from common import format_table, save
 def run_one(task) -> dict:
     seed, steps = task
     torch.set_num_threads(1)
-    from gan_helpers import data, explore, metrics, recipes
-    from gan_helpers.train import Trainer
+    from common import trainer as build
 
-    trainer = Trainer.from_recipe("infogan", data.load(), seed=seed)
-    trainer.progress = False
+    from gan_helpers import explore, metrics
+
+    trainer = build("infogan", seed=seed)
     trainer.train(steps)
     G = trainer.generator.eval()
     purity, matching = explore.code_purity(G, n=100)
@@ -41,8 +41,7 @@ def run_one(task) -> dict:
         "classes": r["classes"],
         "recall": r["recall"],
         "codes": {str(d): e for d, e in effects.items()},
-        "seconds": trainer.history.seconds,
-        "recipe": recipes.get("infogan").name,
+        "seconds": trainer.seconds,
     }
 
 

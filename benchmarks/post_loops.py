@@ -14,17 +14,34 @@ BCE D step.
 from typing import Iterator
 
 import torch
+from PIL import Image
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from gan_helpers import data
 
 
+class PostMNIST(Dataset):
+    """torchvision's MNIST as the posts read it: each image a PIL image made from its bytes
+    and put through the transforms on every access (torchvision's `MNIST.__getitem__`)."""
+
+    def __init__(self, transform):
+        self.images, self.labels, _ = data.read("mnist")
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        image = Image.fromarray(self.images[i].numpy(), mode="L")
+        return self.transform(image), int(self.labels[i])
+
+
 def post_loader(batch_size, *per_image, drop_last=False) -> Iterator:
-    """The posts' data path: torchvision MNIST, per-image transforms, a shuffling DataLoader
-    in the main process (none of the posts sets num_workers), one pass per epoch."""
-    dataset = data.torchvision_dataset("mnist", transform=transforms.Compose(per_image))
+    """The posts' data path: MNIST, per-image transforms, a shuffling DataLoader in the main
+    process (none of the posts sets num_workers), one pass per epoch."""
+    dataset = PostMNIST(transforms.Compose(per_image))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=drop_last)
     while True:
         yield from loader

@@ -11,11 +11,10 @@ import tempfile
 from pathlib import Path
 
 import torch
-from common import format_table, save
+from common import format_table, save, trainer
 
-from gan_helpers import data
+from gan_helpers import data, recipes
 from gan_helpers.env import resolve_device
-from gan_helpers.train import Trainer
 
 
 def compare(a: dict, b: dict) -> dict:
@@ -41,16 +40,13 @@ def compare(a: dict, b: dict) -> dict:
     }
 
 
-def run(name, images, device, steps, folder) -> dict:
-    torch.manual_seed(0)
-    whole = Trainer.from_recipe(name, images, seed=0, device=device)
-    whole.progress = False
+def run(name, device, steps, folder) -> dict:
+    images = data.load(device=device, size=recipes.SIZE[name])
+    whole = trainer(name, images, seed=0, device=device)
     whole.train(steps)
-    first = Trainer.from_recipe(name, images, seed=0, device=device)
-    first.progress = False
+    first = trainer(name, images, seed=0, device=device)
     first.train(steps // 2, checkpoint=folder / f"{name}.pt")
-    second = Trainer.from_recipe(name, images, seed=0, device=device)
-    second.progress = False
+    second = trainer(name, images, seed=0, device=device)
     second.train(until=steps, checkpoint=folder / f"{name}.pt")  # resumes from the file
     history = whole.history["loss_d"] == second.history["loss_d"]
     return {
@@ -69,9 +65,8 @@ def main(argv=None) -> int:
     p.add_argument("--save", metavar="NAME")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
-    images = data.load(device=device)
     with tempfile.TemporaryDirectory() as folder:
-        rows = [run(m, images, device, args.steps, Path(folder)) for m in args.models]
+        rows = [run(m, device, args.steps, Path(folder)) for m in args.models]
     print(
         format_table(
             [

@@ -4,7 +4,7 @@ For every model of the five source posts, the same generator and discriminator c
 (built from `gan_helpers.recipes`, with the same seed) are trained twice in one run, on
 one device, with the post's batch size in both loops:
 
-  ours       `Trainer.from_recipe(name, images, batch_size=...).train(steps)`: the images
+  ours       `Trainer(images=images, **recipe).train(steps)`: the images
              are one normalised tensor on the device, batches are drawn by permutation,
              D returns logits for BCE-with-logits, and the G step reuses the fake batch
              of the D step.
@@ -56,12 +56,12 @@ from common import (
     save,
     speed_options,
     synchronize,
+    trainer,
 )
 from post_loops import loop_000, loop_001, loop_002, loop_003, loop_004
 
 from gan_helpers import data, losses, models, recipes
 from gan_helpers.env import GanError, resolve_device
-from gan_helpers.train import Trainer
 
 SEED = 0
 
@@ -91,26 +91,19 @@ CASES = {
 }
 
 
-def ours_runner(case: Case, images, device, batch_size, speed) -> Callable[[int], int]:
+def ours_runner(case: Case, device, batch_size, speed) -> Callable[[int], int]:
     """run(steps) -> images seen, through gan_helpers' Trainer with the `speed` options."""
     # Every post plays the BCE game with one D step per G step. Where a recipe trains a
     # critic instead (mlp-deep, lenet-deconv), our loop plays the post's game here, on the
     # post's D, so that only the loop differs.
-    trainer = Trainer.from_recipe(
-        case.model,
-        images,
-        seed=SEED,
-        batch_size=batch_size,
-        device=device,
-        speed=speed,
-        loss=losses.BCE(),
-        n_critic=1,
-        change_d=(lambda D: case.post_d()) if case.post_d else None,
-    )
-    trainer.progress = False
+    changes = dict(batch_size=batch_size, device=device, loss=losses.BCE(), n_critic=1)
+    if case.post_d:
+        changes["D"] = case.post_d()
+    images = data.load(device=device, size=recipes.SIZE[case.model])
+    t = trainer(case.model, images, seed=SEED, options=speed, **changes)
 
     def run(steps):
-        trainer.train(steps)
+        t.train(steps)
         return steps * batch_size
 
     return run
@@ -118,9 +111,8 @@ def ours_runner(case: Case, images, device, batch_size, speed) -> Callable[[int]
 
 def post_runner(case: Case, device) -> Callable[[int], int]:
     """run(steps) -> images seen, through the post's own loop, on the same model classes."""
-    torch.manual_seed(SEED)
-    G, D = recipes.get(case.model).build()
-    D = case.post_d() if case.post_d else D
+    pair = recipes.get(case.model)(seed=SEED)
+    G, D = pair["G"], case.post_d() if case.post_d else pair["D"]
     steps = case.post_loop(G.to(device), D.to(device), device, case.batch_size)
     return lambda n: sum(next(steps) for _ in range(n))
 
@@ -162,7 +154,7 @@ def measure(case: Case, images, watch: Stopwatch, args) -> Result:
     """Equal warm-up for both loops, then `repeats` timed blocks of each, alternating."""
     ours_batch = args.ours_batch or case.batch_size
     runs = {
-        "ours": ours_runner(case, images, watch.device, ours_batch, speed_options(args)),
+        "ours": ours_runner(case, watch.device, ours_batch, speed_options(args)),
         "post": post_runner(case, watch.device),
     }
     steps = {}

@@ -39,12 +39,12 @@ from common import (
     save,
     speed_options,
     synchronize,
+    trainer,
 )
 from post_loops import loop_002
 
 from gan_helpers import data, metrics, models, recipes
 from gan_helpers.env import GanError, resolve_device
-from gan_helpers.train import Trainer
 
 SEED = 0
 EVAL_EVERY = {"wgan-gp": 10, "post-002": 10}  # steps, else 50: about 5-10 s each on CPU
@@ -64,14 +64,10 @@ class Run:
     curve: list = field(default_factory=list)  # (steps, wall, cpu, cfid)
 
 
-def ours(name, images, device, speed) -> Run:
-    trainer = Trainer.from_recipe(name, images, seed=SEED, device=device, speed=speed)
-    trainer.progress = False
-    label = (
-        f"gan_helpers {name} (batch {recipes.get(name).batch_size}, "
-        f"{', '.join(speed) or 'defaults'})"
-    )
-    return Run(name, label, lambda k: trainer.train(k), trainer.generator)
+def ours(name, device, speed) -> Run:
+    t = trainer(name, data.load(device=device, size=recipes.SIZE[name]), SEED, speed, device=device)
+    label = f"gan_helpers {name} (batch {t.batches.batch_size}, {', '.join(speed) or 'defaults'})"
+    return Run(name, label, lambda k: t.train(k), t.generator)
 
 
 def post_002(device) -> Run:
@@ -192,7 +188,7 @@ def main(argv=None) -> int:
     results = []
     for name in args.runs:
         print(f"training {name} ...", file=sys.stderr, flush=True)
-        run = post_002(device) if name == "post-002" else ours(name, images, device, speed)
+        run = post_002(device) if name == "post-002" else ours(name, device, speed)
         results.append(race(run, images, device, args))
 
     loads = " ".join(f"{x:.2f}" for x in load_before), " ".join(f"{x:.2f}" for x in load_average())

@@ -6,17 +6,18 @@ Ctrl-C or SIGTERM during training saves the run and exits with 130 or 143.
 
 import argparse
 import math
+import os
 import sys
-from dataclasses import replace
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from torchvision.utils import save_image
 
-from . import checkpoint, data, files, recipes, viz
-from .env import GanError, Parser, resolve_device, run_command
+from . import checkpoint, data, recipes, speed, viz
+from .env import GanError, resolve_device
 from .models import digits_in_turn, generate, is_conditional
-from .runtime import SPEED_OPTIONS, Interrupted
-from .train import Trainer
+from .train import Interrupted, Trainer
 
 TRAIN_NOTES = """\
 checkpoints and resuming:
@@ -27,8 +28,27 @@ checkpoints and resuming:
   again with --resume; on a finished run it says so and exits 0. On a CPU the result
   equals an uninterrupted run's bit for bit at the same thread count (OMP_NUM_THREADS).
   A NaN or Inf loss stops the run and the checkpoint keeps the last good step, from which
-  --resume --lr SMALLER goes on. A new run needs an --out folder that is new or empty.
+  --resume --lr SMALLER goes on. A new run needs an --out folder that is new or empty, and
+  one folder takes one run at a time.
 """
+PICTURES = (".png", ".jpg", ".jpeg")
+MAX_GRID = 4096  # samples in one picture
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose mistakes get the one line every other error gets, not a usage block."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}; see `{self.prog} --help`.\n")
+
+
+def run_command(handler, args) -> int:
+    """Run a command line's handler: a GanError is one line on stderr and exit status 2."""
+    try:
+        return handler(args)
+    except GanError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 def _count(text):
@@ -89,13 +109,18 @@ def parser() -> Parser:
         help="also keep DIR/checkpoint-<step>.pt every K steps",
     )
     t.add_argument("--resume", action="store_true", help="go on from DIR/checkpoint.pt")
-    speed = t.add_argument_group("speed options (off by default; see the README's Speed)")
-    for option in SPEED_OPTIONS:
-        speed.add_argument("--" + option.replace("_", "-"), action="store_true")
+    fast = t.add_argument_group("speed options (off by default; see the README's Speed)")
+    for option in speed.OPTIONS:
+        fast.add_argument("--" + option.replace("_", "-"), action="store_true")
     s = sub.add_parser("sample", help="draw samples from a checkpoint or shipped generator")
     s.add_argument("checkpoint", help="a checkpoint.pt, or a shipped name such as dcgan")
     s.add_argument("--n", type=_count, required=True)
-    s.add_argument("--out", type=Path, required=True, help="a .pt file")
+    s.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="FILE.pt (the tensor) or FILE.png / FILE.jpg (a grid)",
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--label", type=int, help="the digit to draw (conditional models)")
     s.add_argument("--code", type=int, help="the categorical code to draw (infogan)")
@@ -103,60 +128,52 @@ def parser() -> Parser:
 
 
 def train(args) -> int:
-    recipe = recipes.get(args.model)
-    device = resolve_device(args.device)
+    recipe, device = recipes.get(args.model), resolve_device(args.device)
     ckpt = args.out / "checkpoint.pt"
     _check_out(args.out, ckpt, args.model, args.resume)
-    images = data.load(args.dataset, args.data_root, device)
-    total = args.steps or recipe.steps
-    overrides = {
-        k: v
-        for k, v in (("batch_size", args.batch_size), ("lr_g", args.lr), ("lr_d", args.lr))
-        if v is not None
-    }
-    if recipe.noise is not None:  # the noise anneals over this run's steps
-        overrides["noise"] = replace(recipe.noise, steps=total)
-    speed = [k for k in SPEED_OPTIONS if getattr(args, k)]
-    trainer = Trainer.from_recipe(
-        args.model, images, seed=args.seed, device=device, speed=speed, **overrides
-    )
-    if args.resume:
-        changed = trainer.load(ckpt)
-        if changed:
-            print(
-                "note: going on with "
-                + ", ".join(f"{k} {now} (was {saved})" for k, (saved, now) in changed.items())
-            )
-    print(
-        f"{args.model} (post {recipe.source}, chapter {recipe.chapter}) on {images.name}, "
-        f"{device}; step {trainer.step} of {total}"
-        + (f"; speed options: {', '.join(speed)}" if speed else ""),
-        flush=True,
-    )
-    if trainer.step >= total:
-        print(f"{ckpt} already holds all {total} steps: nothing left to do.")
-        return 0
-    try:
-        trainer.train(
-            until=total,
-            checkpoint=ckpt,
-            checkpoint_every=args.checkpoint_every,
-            keep_every=args.keep_every,
-        )
-    except Interrupted as e:
-        held = f"holds step {trainer.last_save[1]}" if trainer.last_save else "was not written"
+    images = data.load(args.dataset, args.data_root, device, size=recipes.SIZE[args.model])
+    total = args.steps or recipes.STEPS[args.model]
+    settings = {**recipe(seed=args.seed), "images": images, "device": device}
+    for key, value in (("batch_size", args.batch_size), ("lr_g", args.lr), ("lr_d", args.lr)):
+        settings[key] = settings[key] if value is None else value
+    trainer = Trainer(**settings)
+    options = [k for k in speed.OPTIONS if getattr(args, k)]
+    speed.apply(trainer, options)
+    with _lock(args.out):
+        _check_out(args.out, ckpt, args.model, args.resume)  # a run that started meanwhile
+        if args.resume:
+            changed = trainer.resume(ckpt, accept_changes=True)
+            if changed:
+                notes = (f"{k} {now} (was {was})" for k, (was, now) in changed.items())
+                print("note: going on with " + ", ".join(notes))
         print(
-            f"interrupted by {e.signal.name} at step {trainer.step}: {ckpt} {held}; run the "
-            f"same command with --resume to go on.",
-            file=sys.stderr,
+            f"{args.model} on {images.name}, {device}; step {trainer.step} of {total}"
+            + (f"; speed options: {', '.join(options)}" if options else ""),
+            flush=True,
         )
-        return 128 + e.signal
-    except files.DiskFull as e:
-        then = "free some space, then run the same command with --resume"
-        raise GanError(e.sentence(then)) from None
+        if trainer.step >= total:
+            print(f"{ckpt} already holds all {total} steps: nothing left to do.")
+            return 0
+        try:
+            trainer.train(
+                until=total,
+                checkpoint=ckpt,
+                checkpoint_every=args.checkpoint_every,
+                keep_every=args.keep_every,
+            )
+        except Interrupted as e:
+            held = f"holds step {trainer.saved[1]}" if trainer.saved else "was not written"
+            print(
+                f"interrupted by {e.signal.name} at step {trainer.step}: {ckpt} {held}; run the "
+                f"same command with --resume to go on.",
+                file=sys.stderr,
+            )
+            return 128 + e.signal
     viz.grid_pixels(trainer.sample(z=trainer.fixed_z), scale=2).save(args.out / "samples.png")
-    h = trainer.history
-    print(f"done: {trainer.step} steps in {h.seconds:.1f} s ({h.img_per_s:.0f} img/s)")
+    print(
+        f"done: {trainer.step} steps in {trainer.seconds:.1f} s "
+        f"({trainer.images_seen / max(trainer.seconds, 1e-9):.0f} img/s)"
+    )
     return 0
 
 
@@ -173,49 +190,118 @@ def _check_out(out: Path, ckpt: Path, model: str, resume: bool) -> None:
         held = checkpoint.load(ckpt).get("model")
         if held == model:
             raise GanError(
-                f"{out} already holds a {model!r} run; pass --resume to go on with "
-                f"it, or choose another --out."
+                f"{out} already holds a {model!r} run; pass --resume to go on with it, or "
+                f"choose another --out."
             )
         raise GanError(
-            f"{out} holds a {held!r} run, not {model!r}; choose another --out, so "
-            f"that run stays as it is."
+            f"{out} holds a {held!r} run, not {model!r}; choose another --out, so that run "
+            f"stays as it is."
         )
-    elif out.is_dir() and any(out.iterdir()):
+    elif out.is_dir() and any(p.name != ".lock" for p in out.iterdir()):
         raise GanError(
-            f"{out} is not empty; choose a new or empty folder for a new run, so "
-            f"that no file there is overwritten."
+            f"{out} is not empty; choose a new or empty folder for a new run, so that no file "
+            f"there is overwritten."
         )
+
+
+@contextmanager
+def _lock(out: Path):
+    """One training run per folder: DIR/.lock holds the pid of the run that trains there,
+    and a lock whose process is gone (a killed run) is taken over."""
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / ".lock"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        owner = lock.read_text().strip()
+        if owner.isdigit() and _alive(int(owner)):
+            raise GanError(
+                f"Another training run (process {owner}) is using {out}; wait for it to "
+                f"finish, or choose another --out."
+            ) from None
+        lock.unlink(missing_ok=True)
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def sample(args) -> int:
+    suffix = args.out.suffix.lower()
+    if suffix not in (".pt", *PICTURES):
+        raise GanError(
+            f"--out {args.out} must end in .pt (the samples as a tensor) or .png or .jpg (a "
+            f"picture of them)."
+        )
+    if suffix in PICTURES and args.n > MAX_GRID:
+        raise GanError(
+            f"A picture holds at most {MAX_GRID:,} samples, not {args.n:,}; ask for fewer with "
+            f"--n, or write them to a .pt file."
+        )
     G = checkpoint.load_generator(args.checkpoint)
     if args.label is not None and not is_conditional(G):
         raise GanError(
-            f"--label needs a conditional model, and {type(G).__name__} is not one; "
-            f"train cgan or drop --label."
+            f"--label needs a conditional model, and {type(G).__name__} is not one; train "
+            f"cgan or drop --label."
         )
     n_cat = getattr(G, "n_cat", 0)
     if args.code is not None and not 0 <= args.code < max(n_cat, 1):
         raise GanError(
-            f"--code needs an InfoGAN model and a code from 0 to {n_cat - 1}, not "
-            f"{args.code}; train infogan, or drop --code."
+            f"--code needs an InfoGAN model and a code from 0 to {n_cat - 1}, not {args.code}; "
+            f"train infogan, or drop --code."
             if n_cat
-            else f"--code needs an InfoGAN model, and {type(G).__name__} is not one; "
-            f"train infogan or drop --code."
+            else f"--code needs an InfoGAN model, and {type(G).__name__} is not one; train "
+            f"infogan or drop --code."
         )
-    torch.manual_seed(args.seed)
-    z = torch.randn(args.n, G.z_dim)
-    if args.code is not None:
-        z = G.with_code(z, args.code)
-    labels = None
-    if is_conditional(G):
-        labels = (
-            torch.full((args.n,), args.label) if args.label is not None else digits_in_turn(args.n)
-        )
-    images = generate(G, z, labels).contiguous()
-    files.write(args.out, images)
+    noise = torch.Generator().manual_seed(args.seed)
+    images = None
+    for start in range(0, args.n, 1024):  # in chunks: a large --n never builds one huge batch
+        z = torch.randn(min(1024, args.n - start), G.z_dim, generator=noise)
+        z = z if args.code is None else G.with_code(z, args.code)
+        labels = None
+        if is_conditional(G):
+            given = torch.full((len(z),), args.label) if args.label is not None else None
+            labels = digits_in_turn(len(z)) if given is None else given
+        chunk = generate(G, z, labels)
+        if images is None:
+            images = _room_for(args.n, chunk)
+        images[start : start + len(z)] = chunk
+    if suffix in PICTURES:
+        grid = dict(nrow=math.ceil(args.n**0.5), normalize=True, value_range=(-1, 1))
+        save_image(images, args.out, pad_value=1.0, **grid)
+    else:
+        torch.save(images, args.out)
     print(f"wrote {tuple(images.shape)} samples to {args.out}")
     return 0
+
+
+def _room_for(n: int, chunk: torch.Tensor) -> torch.Tensor:
+    """An empty (n, C, H, W) tensor for the samples, or one sentence if memory is short."""
+    need = n * chunk[0].numel() * chunk.element_size()
+    try:  # Linux says what it can give without swapping; elsewhere, let torch try
+        meminfo = Path("/proc/meminfo").read_text()
+        free = int(meminfo.split("MemAvailable:")[1].split()[0]) * 1024
+    except (OSError, IndexError, ValueError):
+        free = None
+    if free is not None and need > free // 2:
+        raise GanError(
+            f"{n:,} samples of shape {tuple(chunk.shape[1:])} need {need / 1e9:.1f} GB, and "
+            f"this machine has {free / 1e9:.1f} GB free; ask for fewer with --n."
+        )
+    return torch.empty(n, *chunk.shape[1:], dtype=chunk.dtype)
 
 
 def main(argv=None) -> int:

@@ -1,91 +1,140 @@
 """MNIST and Fashion-MNIST as one normalised tensor on the training device, and batches drawn
 by a random permutation on that device.
 
-The images are decoded once by torchvision and scaled once to [-1, 1], the Tanh range of
-every generator; the source posts decode and transform every image on every step.
+The images are read once from the official IDX files and scaled once to [-1, 1], the Tanh
+range of every generator; the source posts decode and transform every image on every step.
+The held-out digits, against which every sample is judged, are a fixed 2,000 of the test
+split: the generators never train on them and the course's judge was never trained on them.
 """
 
+import gzip
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torchvision import datasets
+from torchvision.datasets.mnist import read_image_file, read_label_file
 
-from . import files
-from .env import GanError, resolve_device
+from .env import GanError, data_root, resolve_device
 
 DATASETS = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST}
-HELD_OUT = 2000  # offline, with only the 10k test split: digits kept out of training
+HELD_OUT = 2000  # test digits kept out of every training set, and out of the judge's
 
 
 @dataclass
 class Images:
     """A whole data set on one device."""
 
-    x: torch.Tensor  # (N, 1, 28, 28) float32 in [-1, 1]; (N, 2) points for the toy
+    x: torch.Tensor  # (N, C, H, W) float32 in [-1, 1]; (N, 2) points for the toy
     y: torch.Tensor  # (N,) int64 class labels
     name: str  # e.g. "mnist (train, 60000 images)"
-    background: float = -1.0  # the pixel value of empty paper, used to pad to 32x32
 
     def __len__(self):
         return len(self.x)
 
 
-def load(name="mnist", root=None, device="cpu", split="train") -> Images:
-    """The `split` ("train" or "held-out") of a data set, as Images on `device`.
+def load(name="mnist", root=None, device="cpu", split="train", size=28) -> Images:
+    """The `split` ("train" or "held-out") of a data set, as Images on `device`, each image
+    padded with background to `size` x `size` (28: as drawn; 32 for the 32x32 models).
 
-    With the official training split present, "held-out" is the 10k test split. Offline,
-    with only the test split, a fixed 2,000 of its digits are held out and the other 8,000
-    train, so that samples can still be judged against digits no generator saw.
-    """
+    "held-out" is a fixed 2,000 of the 10k test split. "train" is the 60k training split
+    when its files are there; offline, with only the test split, it is the other 8,000."""
     if split not in ("train", "held-out"):
         raise GanError(f"Unknown split {split!r}; choose 'train' or 'held-out'.")
-    cls, root = _dataset_class(name), files.root_folder(root)
-    ds = files.open_dataset(cls, root, name)
-    if ds.train:
-        if split == "held-out":
-            ds = files.read_dataset(files.only_split(cls, False), root, False, name)
-        x, y = ds.data, ds.targets
-    else:
-        order = torch.randperm(len(ds.data), generator=torch.Generator().manual_seed(0))
-        keep = order[:HELD_OUT] if split == "held-out" else order[HELD_OUT:]
-        x, y = ds.data[keep], ds.targets[keep]
-    if x.ndim != 3 or tuple(x.shape[1:]) != (28, 28):
+    if size < 28:
+        raise GanError(f"size must be 28 or more, not {size}: digits are padded, never cut.")
+    x, y, where = read(name, root, split)
+    pixels = x.to(device=resolve_device(device), dtype=torch.float32).unsqueeze(1) / 127.5 - 1
+    pad = (size - 28) // 2
+    pixels = torch.nn.functional.pad(pixels, (pad, size - 28 - pad) * 2, value=-1.0)
+    return Images(pixels, y.to(pixels.device), f"{name} ({where})")
+
+
+def read(name="mnist", root=None, split="train") -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The split's images as the files hold them, (N, 28, 28) uint8, their labels, and where
+    they come from. Missing files are downloaded by torchvision where there is internet."""
+    if name not in DATASETS:
+        raise GanError(f"Unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}.")
+    cls, root = DATASETS[name], data_root(root)
+    if root.exists() and not root.is_dir():
+        raise GanError(f"The data root {root} is a file, not a folder; pass a folder.")
+    test = _split(cls, root, name, train=False)  # the held-out digits come from it
+    order = torch.randperm(len(test[0]), generator=torch.Generator().manual_seed(0))
+    if split == "held-out":
+        keep = order[:HELD_OUT]
+        return test[0][keep], test[1][keep], f"held-out, {HELD_OUT} images of the test split"
+    train = _split(cls, root, name, train=True, download=False)
+    if train is not None:
+        return *train, f"train, {len(train[0])} images"
+    keep = order[HELD_OUT:]  # offline: the rest of the test split trains
+    return test[0][keep], test[1][keep], f"train, {len(keep)} images of the 10k test split"
+
+
+def _split(cls, root: Path, name: str, train: bool, download=True):
+    """(images, labels) of one split from `root/<Class>/raw/`, unpacking `.gz` files once;
+    a missing split is downloaded, or None with `download=False`."""
+    raw = root / cls.__name__ / "raw"
+    files = [raw / Path(url).stem for url, _ in cls.resources]
+    files = [f for f in files if f.name.startswith("train" if train else "t10k")]
+    for f in files:
+        if not f.exists() and f.with_name(f.name + ".gz").exists():
+            _unpack(f.with_name(f.name + ".gz"))
+    if not all(f.exists() for f in files):
+        if not download:
+            return None
+        try:  # torchvision fetches every file of the data set, both splits
+            cls(str(root), train=train, download=True)
+        except Exception as e:  # URLError, RuntimeError or OSError offline
+            raise GanError(
+                f"No {name} data in {raw} and it could not be downloaded ({type(e).__name__}); "
+                f"put the IDX files ({', '.join(f.name for f in files)}, .gz or not) there, or "
+                f"point GAN_DATA_ROOT (or --data-root) at a folder that holds {cls.__name__}/raw/."
+            ) from None
+    try:
+        images, labels = read_image_file(str(files[0])), read_label_file(str(files[1]))
+    except Exception as e:
         raise GanError(
-            f"The {name} files in {files.raw_folder(cls, root)} hold images of shape "
-            f"{tuple(x.shape)}, not (N, 28, 28); replace them."
+            f"The {name} files in {raw} could not be read ({e or type(e).__name__}); delete "
+            f"them and download or copy them again."
+        ) from None
+    if images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise GanError(
+            f"The {name} files in {raw} hold images of shape {tuple(images.shape)} and "
+            f"{len(labels)} labels, not (N, 28, 28) and N; replace them."
         )
-    device = resolve_device(device)
-    pixels = x.to(device=device, dtype=torch.float32).unsqueeze(1) / 127.5 - 1.0
-    where = f"{split}, {len(x)} images" + ("" if ds.train else " of the 10k test split")
-    return Images(pixels, y.to(device), f"{name} ({where})")
+    return images, labels
 
 
-def torchvision_dataset(name="mnist", root=None, transform=None):
-    """The torchvision data set itself (training split, else test split), found as `load`
-    finds it: for code that rebuilds the source posts' DataLoader pipelines."""
-    return files.open_dataset(_dataset_class(name), files.root_folder(root), name, transform)
+def _unpack(gz: Path) -> None:
+    """Decompress an official `*.gz` beside itself, into the raw file torchvision reads."""
+    part = gz.with_name(gz.stem + ".part")
+    try:
+        with gzip.open(gz, "rb") as src, open(part, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    except (OSError, EOFError) as e:
+        part.unlink(missing_ok=True)
+        raise GanError(
+            f"{gz} could not be unpacked ({e or type(e).__name__}); delete it and download or "
+            f"copy it again."
+        ) from None
+    part.replace(gz.with_suffix(""))
 
 
 class Batches:
     """Random full batches by permutation on the data's device, in a reproducible order.
 
     Each pass draws a new permutation and serves full batches only: BatchNorm's statistics
-    would differ on a short last batch. `pad` adds a border of background, once; with
-    `labels=False` the labels come back as None.
+    would differ on a short last batch. With `labels=False` the labels come back as None.
     """
 
-    def __init__(
-        self, images: Images, batch_size: int, generator: torch.Generator, pad=0, labels=True
-    ):
+    def __init__(self, images: Images, batch_size: int, generator: torch.Generator, labels=True):
         if batch_size > len(images):
             raise GanError(
-                f"The batch size {batch_size} is larger than the {len(images)} "
-                f"images of {images.name}; use a smaller --batch-size."
+                f"The batch size {batch_size} is larger than the {len(images)} images of "
+                f"{images.name}; use a smaller batch size."
             )
-        x = images.x
-        if pad:
-            x = torch.nn.functional.pad(x, (pad,) * 4, value=images.background)
-        self.x, self.y, self.batch_size, self.generator = x, images.y, batch_size, generator
+        self.x, self.y, self.batch_size, self.generator = images.x, images.y, batch_size, generator
         self.labels = labels
         self.perm, self.pos = None, 0
 
@@ -107,9 +156,3 @@ class Batches:
         perm = state["perm"]
         self.perm = None if perm is None else perm.to(self.x.device)
         self.pos = state["pos"]
-
-
-def _dataset_class(name):
-    if name not in DATASETS:
-        raise GanError(f"Unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}.")
-    return DATASETS[name]

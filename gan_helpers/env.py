@@ -1,7 +1,6 @@
 """Where the course runs: the error a user sees, smoke mode and budgets, the device, and the
 folders for data and runs."""
 
-import argparse
 import os
 import sys
 from contextlib import contextmanager
@@ -9,7 +8,6 @@ from pathlib import Path
 
 import torch
 
-_PACKAGE = Path(__file__).resolve().parent
 DRIVE = Path("/content/drive")  # where Colab mounts Google Drive
 
 
@@ -55,7 +53,7 @@ def resolve_device(name="auto") -> torch.device:
 def repo_root() -> Path:
     """The checkout that holds this package, or the working directory for a plain install
     (Colab's /content)."""
-    parent = _PACKAGE.parent
+    parent = Path(__file__).resolve().parent.parent
     return parent if (parent / "pyproject.toml").is_file() else Path.cwd()
 
 
@@ -82,22 +80,6 @@ def run_dir(name: str, drive: bool = False) -> Path:
 
     colab_drive.mount(str(DRIVE))
     return DRIVE / "MyDrive" / "gan-course" / "runs" / smoke / name
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse whose mistakes get the one line every other error gets, not a usage block."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message}; see `{self.prog} --help`.\n")
-
-
-def run_command(handler, args) -> int:
-    """Run a command line's handler: a GanError is one line on stderr and exit status 2."""
-    try:
-        return handler(args)
-    except GanError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
 
 
 @contextmanager

@@ -32,8 +32,8 @@ def style(images) -> dict:
     """Two style measures per image, each (N,): `ink`, the mean brightness in [0, 1] (thicker
     or bigger digits have more), and `slant`, how many pixels the stroke leans right per
     pixel of height (0 upright), from the image's second moments."""
-    w = (images.detach().cpu().float()[:, 0] + 1) / 2  # (N, 28, 28) in [0, 1]
-    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    w = (images.detach().cpu().float()[:, 0] + 1) / 2  # (N, H, W) in [0, 1]
+    ys, xs = torch.meshgrid(*(torch.arange(float(n)) for n in w.shape[1:]), indexing="ij")
     mass = w.sum((1, 2)).clamp_min(1e-6)
     dx = xs - ((w * xs).sum((1, 2)) / mass)[:, None, None]
     dy = ys - ((w * ys).sum((1, 2)) / mass)[:, None, None]
@@ -101,11 +101,6 @@ class LatentExplorer:
     def __init__(self, G, n_sliders=6, seed=0, span=3.0, scale=8, label=0, dims=None):
         import ipywidgets as w
 
-        if getattr(G, "image_size", None) is None:
-            raise GanError(
-                f"The explorer draws images, but this {type(G).__name__} draws 2-D "
-                f"points; plot its samples with matplotlib instead."
-            )
         self.G, self.scale, self.render_ms = G.eval(), scale, 0.0
         self.n_cat = getattr(G, "n_cat", 0)  # InfoGAN: the categorical code
         first = self.n_cat if dims is None else 0

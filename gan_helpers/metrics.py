@@ -21,10 +21,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import data, files
+from . import data
 from .env import GanError, budget
 from .models import N_CLASSES, crop_to_28, digits_in_turn, generate, is_conditional
-from .train import Trainer
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "mnist_classifier.pt"
 FORMAT = "gan_helpers/mnist-classifier/1"
@@ -63,19 +62,17 @@ def load_classifier(path=WEIGHTS) -> MnistClassifier:
     """The trained judge, on the CPU in eval mode, loaded once."""
     key = ("classifier", str(path))
     if key not in _cache:
-        retrain = f"train it again with `python tools/train_classifier.py --out {path}`"
+        net = MnistClassifier()
         try:
-            state, net = files.read(path), MnistClassifier()
-        except GanError:
-            raise GanError(
-                f"The classifier's weights at {path} are missing or cannot be read; {retrain}."
-            ) from None
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            raise GanError(f"{path} is not a file of classifier weights; {retrain}.")
-        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not (isinstance(state, dict) and state.get("format") == FORMAT):
+                raise ValueError(f"not {FORMAT}")
             net.load_state_dict(state["state_dict"])
-        except (RuntimeError, KeyError):
-            raise GanError(f"{path} does not hold MnistClassifier weights; {retrain}.") from None
+        except Exception:
+            raise GanError(
+                f"The classifier's weights at {path} are missing, damaged or of another "
+                f"network; train them again with `python tools/train_classifier.py --out {path}`."
+            ) from None
         net.info = {k: v for k, v in state.items() if k != "state_dict"}
         _cache[key] = net.eval().requires_grad_(False)
     return _cache[key]
@@ -196,8 +193,9 @@ def default_n() -> int:
 
 
 def evaluate(source, n=None, seed=0) -> dict:
-    """Every number above for `source`: a Trainer, a generator (drawn on fixed noise; a
-    conditional one draws the digits 0-9 in turn) or a tensor of at least n samples."""
+    """Every number above for `source`: a generator (drawn on fixed noise; a conditional one
+    draws the digits 0-9 in turn), a Trainer (its `.generator`, the EMA copy if it has
+    one) or a tensor of at least n samples."""
     n = default_n() if n is None else n
     if isinstance(n, bool) or not isinstance(n, int) or n < 10:
         raise GanError(f"n must be a whole number of samples, at least 10, not {n!r}.")
@@ -239,8 +237,7 @@ def _reference(n: int) -> dict:
 
 
 def _draw(source, n: int, seed: int) -> torch.Tensor:
-    if isinstance(source, Trainer):  # its samples come from the EMA copy, if it has one
-        source = source.generator
+    source = getattr(source, "generator", source)  # a Trainer draws from its generator
     if not isinstance(source, nn.Module):
         samples = _digits(source)
         if len(samples) < n:

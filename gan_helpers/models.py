@@ -1,8 +1,8 @@
 """Every generator and discriminator of the series, each post's mistakes fixed.
 
 The same conventions for every pair:
-- a generator maps noise z (B, z_dim) to images (B, 1, S, S) in [-1, 1], S = `image_size`
-  (28, or 32 for the models built for it);
+- a generator maps noise z (B, z_dim) to images (B, 1, S, S) in [-1, 1], S = 28, or 32 for
+  the models that read digits padded to 32x32 (`data.load(size=32)`);
 - a discriminator maps (B, 1, S, S) to *logits* (B,): the loss applies the sigmoid
   (chapter 00 shows why not `Sigmoid` + `BCELoss`);
 - conditional models (`conditional = True`) also take the labels y (B,).
@@ -16,11 +16,10 @@ N_CLASSES = 10
 
 
 def crop_to_28(x: torch.Tensor) -> torch.Tensor:
-    """(B, 1, 32, 32) -> (B, 1, 28, 28): undo the 2-pixel padding of the 32x32 models."""
-    if x.dim() != 4 or x.shape[-1] == 28:
+    """(B, 1, 32, 32) -> (B, 1, 28, 28): undo the 2-pixel padding of the 32x32 digits."""
+    if x.dim() != 4 or x.shape[-2:] != (32, 32):
         return x
-    m = (x.shape[-1] - 28) // 2
-    return x[..., m:m + 28, m:m + 28]
+    return x[..., 2:30, 2:30]
 
 
 def digits_in_turn(n: int, device="cpu") -> torch.Tensor:
@@ -43,11 +42,30 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def with_spectral_norm(D: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al., 2018) on every conv and linear layer, in
+    place: W is used as W / sigma(W), sigma its largest singular value, estimated by one
+    power iteration per training pass. Only without BatchNorm does this bound D's slope:
+    BatchNorm divides the rescaling of the layers that feed it straight back out."""
+    for module in list(D.modules()):  # a list: the parametrisation adds modules
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.utils.parametrizations.spectral_norm(module)
+    return D
+
+
+def with_dropout(D: nn.Module, p: float = 0.3) -> nn.Module:
+    """Dropout(p) after every LeakyReLU of D, in place; the weights keep their names."""
+    for parent in list(D.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.LeakyReLU):
+                setattr(parent, name, nn.Sequential(child, nn.Dropout(p)))
+    return D
+
+
 # --- Post 001: the plain MLP pair -----------------------------------------------------
 
 class MLPGenerator(nn.Module):
     """Post 001: z=100 -> 256 -> 256 -> 784, ReLU, Tanh."""
-    image_size = 28
 
     def __init__(self, z_dim=100, hidden=256):
         super().__init__()
@@ -62,7 +80,6 @@ class MLPGenerator(nn.Module):
 
 class MLPDiscriminator(nn.Module):
     """Post 001: 784 -> 256 -> 256 -> 1, LeakyReLU(0.2). Fix: a logit, no Sigmoid."""
-    image_size = 28
 
     def __init__(self, hidden=256):
         super().__init__()
@@ -80,7 +97,6 @@ class MLPDiscriminator(nn.Module):
 class BNMLPGenerator(nn.Module):
     """Post 000: z=50 -> 128 -> 256 -> 512 -> 1024 -> 784, BatchNorm after every hidden
     layer but the first, LeakyReLU(0.2), Tanh."""
-    image_size = 28
 
     def __init__(self, z_dim=50):
         super().__init__()
@@ -100,7 +116,6 @@ class BNMLPDiscriminator(nn.Module):
     """Post 000: 784 -> 512 -> 256 -> BN -> 1, LeakyReLU(0.2). Fixes: a logit, and no
     BatchNorm after the input layer, where it blinds D to what a batch of fakes shares
     (chapter 02 builds the post's version and shows it)."""
-    image_size = 28
 
     def __init__(self):
         super().__init__()
@@ -118,7 +133,6 @@ class BNMLPDiscriminator(nn.Module):
 
 class DeepMLPGenerator(nn.Module):
     """Post 003: z=100 -> 256 -> 512 -> 1024 -> 784, ReLU, Tanh."""
-    image_size = 28
 
     def __init__(self, z_dim=100):
         super().__init__()
@@ -134,7 +148,6 @@ class DeepMLPGenerator(nn.Module):
 
 class DeepMLPDiscriminator(nn.Module):
     """Post 003: 784 -> 1024 -> 512 -> 256 -> 1, LeakyReLU(0.2). Fix: a logit."""
-    image_size = 28
 
     def __init__(self):
         super().__init__()
@@ -154,7 +167,6 @@ class LeNetDiscriminator(nn.Module):
     """Post 004: LeNet-5 with BatchNorm and LeakyReLU, one output. Fix: a logit. Digits are
     padded from 28x28 to 32x32 with background, as LeNet-5 was fed; the post resized them.
     `norm=False` is LeNet-5 without the BatchNorm the post added: a critic for WGAN-GP."""
-    image_size = 32
 
     def __init__(self, norm=True):
         super().__init__()
@@ -177,7 +189,6 @@ class DeconvGenerator(nn.Module):
     """Post 004: a 6x6 noise plane grown by seven stride-1 transposed convolutions: each
     5x5 layer adds 4 pixels (6 -> 10 -> ... -> 30), the last 3x3 adds 2 (-> 32). Fix: the
     noise is N(0, 1); the post drew it with the weight initialiser `kaiming_normal_`."""
-    image_size = 32
 
     def __init__(self, z_dim=36):
         super().__init__()
@@ -200,8 +211,7 @@ class DeconvGenerator(nn.Module):
 class DCGANGenerator(nn.Module):
     """Post 002: transposed convs z -> 4h (4x4) -> 2h (8x8) -> h (16x16) -> 1 (32x32),
     BatchNorm + ReLU, Tanh. Fix: MNIST is padded to 32x32 (the post fed 28x28, which fails
-    on shapes), so the post's layers stay as written; samples are cropped back to 28x28."""
-    image_size = 32
+    on shapes), so the post's layers stay as written; the judge crops samples back to 28x28."""
 
     def __init__(self, z_dim=64, hidden=128, extra_inputs=0):
         super().__init__()
@@ -225,7 +235,6 @@ class DCGANDiscriminator(nn.Module):
     """Post 002: stride-2 convs 32 -> 16 -> 8 -> 4 with BatchNorm and LeakyReLU(0.2), then
     a 4x4 conv to one score. Fix: a logit. `norm=False` drops BatchNorm, which couples the
     samples of a batch: the critic of WGAN-GP and the discriminator of SN-GAN."""
-    image_size = 32
 
     def __init__(self, hidden=128, norm=True):
         super().__init__()
@@ -329,9 +338,8 @@ def check_labels(labels, n: int) -> torch.Tensor:
 
 @torch.no_grad()
 def generate(G, z, labels=None):
-    """G(z) in eval mode, cropped to 28x28. Eval mode makes BatchNorm use its running
-    statistics, so a sample does not depend on the others in its batch. A conditional G
-    needs `labels`, one digit per row of z."""
+    """G(z) in eval mode: BatchNorm uses its running statistics, so a sample does not depend
+    on the others in its batch. A conditional G needs `labels`, one digit per row of z."""
     if is_conditional(G) != (labels is not None):
         raise GanError("This generator is conditional, so it needs labels=, one digit from 0 "
                        "to 9 per row of z." if is_conditional(G) else
@@ -343,7 +351,7 @@ def generate(G, z, labels=None):
         out = G(z) if labels is None else G(z, check_labels(labels, len(z)).to(z.device))
     finally:
         G.train(was_training)
-    return crop_to_28(out)
+    return out
 
 
 def n_params(*modules) -> int:

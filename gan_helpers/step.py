@@ -1,7 +1,7 @@
 """One training step of the series: the step chapter 01 writes by hand, written once.
 
-Models and games plug in; nothing else happens here. What runs the step (signals,
-checkpoints, the divergence guard, speed options, progress) lives in train.py.
+Models and games plug in; nothing else happens here. The Trainer in train.py calls it in its
+loop, with the run's bookkeeping around it.
 """
 
 import torch
@@ -16,10 +16,11 @@ def train_step(G, D, opt_g, opt_d, batches, loss, n_critic=1, sigma=0.0):
     conditional); `sigma` is the instance noise on D's inputs at this step. Returns the
     numbers of the step as tensors: reading them here would make the device wait.
     """
-    for _ in range(n_critic):
+    for i in range(n_critic):
         real, y = batches.next()
         z = torch.randn(len(real), G.z_dim, device=real.device)
-        fake = G(z) if y is None else G(z, y)
+        with torch.set_grad_enabled(i == n_critic - 1):  # only the last fakes reach the G step
+            fake = G(z) if y is None else G(z, y)
         # D step: real against fake; detach() keeps D's loss from reaching into G
         d_loss, stats = loss.d_loss(
             D, instance_noise(real, sigma), instance_noise(fake.detach(), sigma), z, y
@@ -34,4 +35,5 @@ def train_step(G, D, opt_g, opt_d, batches, loss, n_critic=1, sigma=0.0):
     g_loss.backward()
     opt_g.step()
     D.requires_grad_(True)
-    return {"loss_d": d_loss.detach(), "loss_g": g_loss.detach(), **stats}
+    stats = {"loss_d": d_loss, "loss_g": g_loss, **stats}
+    return {k: v.detach() for k, v in stats.items()}

@@ -41,7 +41,6 @@ def modes_covered(points, modes=8, radius=2.0, within=0.25, min_share=0.02) -> i
 # fmt: off
 class ToyGenerator(nn.Module):
     """z (B, z_dim) -> a point (B, 2)."""
-    image_size = None
 
     def __init__(self, z_dim=2, hidden=128):
         super().__init__()
@@ -56,7 +55,6 @@ class ToyGenerator(nn.Module):
 
 class ToyDiscriminator(nn.Module):
     """A point (B, 2) -> a logit (B,)."""
-    image_size = None
 
     def __init__(self, hidden=128):
         super().__init__()
@@ -186,13 +184,6 @@ class ToyPlayground:
         self._last = now
         covered = modes_covered(fakes, modes=self.modes.value)
         self.status.value = f"step {t.step} · {covered}/{self.modes.value} modes{fps}"
-
-    def frame_rate(self, frames=50) -> float:
-        """Frames per second over `frames` ticks, training and drawing, as play runs them."""
-        start = time.perf_counter()
-        for _ in range(frames):
-            self.tick()
-        return frames / (time.perf_counter() - start)
 
 
 def _draw_toy(t, real, fakes, colours, size, grid, critic) -> bytes:

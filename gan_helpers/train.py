@@ -1,198 +1,174 @@
-"""The Trainer: the models, their optimisers, the data order, the history, the snapshots
-and the checkpoints, around the one step of step.py. What runs it (the loop, signals, the
-divergence guard, speed options, progress) is in runtime.py.
+"""The Trainer: a G/D pair, their optimisers, the data order and the record of the run, around
+the one step of step.py. `Trainer.train` is the loop itself, in view:
+
+    trainer = Trainer(images=images, **recipes.dcgan(seed=0))
+    trainer.train(until=1000, checkpoint=RUN / "dcgan.pt", snapshot_every=100)
 """
 
 import copy
 import math
+import signal
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
-from . import checkpoint, files, recipes, runtime
+from . import checkpoint as ckpt
 from .data import Batches, Images
 from .env import GanError, resolve_device, smoke_mode
 from .losses import BCE
 from .models import digits_in_turn, generate, is_conditional
-from .runtime import REMEDY, Diverged, History
 from .step import train_step
 
-
-class Saving:
-    """What a Trainer writes to a checkpoint and reads back (mixed into Trainer)."""
-
-    def state_dict(self) -> dict:
-        rng = {"torch": torch.get_rng_state(), "order": self.batches.generator.get_state()}
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {
-            "model": self.name,
-            "step": self.step,
-            "settings": self.settings,
-            "G": self.G.state_dict(),
-            "D": self.D.state_dict(),
-            "G_ema": None if self.G_ema is None else self.generator.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "batches": self.batches.state_dict(),
-            "rng": rng,
-            "device": self.device.type,
-            "fixed_z": self.fixed_z.cpu(),
-            "history": self.history.state_dict(),
-            "snapshots": [(s, _to_bytes(x)) for s, x in self.snapshots],
-            "z_dim": self.G.z_dim,
-            "conditional": is_conditional(self.G),
-        }
-
-    def save(self, path, *, keep=False) -> None:
-        """Write the run to `path` atomically (`keep`: also to <stem>-<step>.pt). A run whose
-        losses or weights are NaN or Inf raises `Diverged` instead: never saved over a good one."""
-        self.history.flush()
-        for name, model in (("G", self.G), ("D", self.D)):
-            if not all(p.isfinite().all() for p in model.parameters()):
-                raise Diverged(
-                    f"Training diverged at step {self.step}: the weights of {name} "
-                    f"became NaN or Inf; {REMEDY}."
-                )
-        held = self.last_save[1] if self.last_save and self.last_save[0] == Path(path) else None
-        state = self.state_dict()  # once: the kept copy is the same bytes, not a reread
-        try:
-            checkpoint.save(state, path)
-            self.last_save = (Path(path), self.step)
-            if keep:
-                checkpoint.save(state, checkpoint.kept(path, self.step))
-        except files.DiskFull as e:
-            held = held if e.path == Path(path) else None  # a kept copy held nothing before
-            raise files.DiskFull(e.path, self.step, held) from None
-
-    def load(self, path, state=None) -> dict:
-        """Restore a run saved by `save`, in place (from `state` if the file is read already).
-        This Trainer's learning rates, betas, batch size and n_critic hold from here on (a
-        diverged run can go on with a lower rate); returns the settings that differ from the
-        saved ones, {name: (saved, now)}. With none, training on is bit for bit the
-        uninterrupted run on a CPU."""
-        s = checkpoint.load(path, model=self.name) if state is None else state
-        try:
-            self.G.load_state_dict(s["G"])
-            self.D.load_state_dict(s["D"])
-            if self.G_ema is not None:
-                self.G_ema.load_state_dict(s["G_ema"])
-                self._ema_stale = False  # saved with measured statistics
-            self.opt_g.load_state_dict(s["opt_g"])
-            self.opt_d.load_state_dict(s["opt_d"])
-            self.batches.load_state_dict(s["batches"])
-            history = History()
-            history.load_state_dict(s["history"])
-        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError):
-            raise GanError(
-                f"{path} does not fit this {self.name!r} run: its weights or state "
-                f"have other names or shapes; use a checkpoint from the same model "
-                f"and gan_helpers version."
-            ) from None
-        saved = s["settings"]
-        changed = {
-            k: (saved.get(k), v)
-            for k, v in self.settings.items()
-            if k != "seed" and saved.get(k) != v
-        }
-        for opt, lr in ((self.opt_g, self.settings["lr_g"]), (self.opt_d, self.settings["lr_d"])):
-            for group in opt.param_groups:  # loading the optimiser brought back the saved ones
-                group["lr"], group["betas"] = lr, tuple(self.settings["betas"])
-        self.settings["seed"] = saved["seed"]
-        self.step, self.history = s["step"], history
-        self.snapshots = [(step, _from_bytes(x)) for step, x in s["snapshots"]]
-        torch.set_rng_state(s["rng"]["torch"])
-        if s["device"] == self.device.type:
-            self.batches.generator.set_state(s["rng"]["order"])
-        else:  # a CUDA generator's state means nothing to a CPU one
-            self.batches.generator.manual_seed(saved["seed"] + self.step)
-            changed["device"] = (s["device"], self.device.type)
-        if "cuda" in s["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(s["rng"]["cuda"], self.device)
-        self.fixed_z = s["fixed_z"].to(self.device)
-        self.last_save = (Path(path), self.step)
-        return changed
+REMEDY = "resume with a lower learning rate, or try a gradient penalty (the wgan-gp loss)"
 
 
-class Trainer(Saving):
-    """Train a G/D pair: `Trainer.from_recipe("dcgan", images).train(1000)`.
+class Diverged(GanError):
+    """A loss or a weight became NaN or Inf; the last checkpoint on disk is the last good one."""
 
-    `noise` is an InstanceNoise schedule for D's inputs; `ema` the decay of an
-    exponential moving average of G's weights, from which samples are then drawn; `speed`
-    names options from runtime.SPEED_OPTIONS (see `runtime.apply_speed`).
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped training between two steps; `signal` says which."""
+
+    def __init__(self, sig, message):
+        super().__init__(message)
+        self.signal = sig
+
+    def _render_traceback_(self):  # a notebook's stop button is no error: no traceback
+        return [f"Interrupted: {self} Run the cell again to go on."]
+
+
+class Trainer:
+    """Trains a G/D pair on `images` with the one step of step.py.
+
+    `loss` is the game (losses.BCE by default), with `n_critic` D steps per G step; `noise`
+    an InstanceNoise schedule on D's inputs; `ema` the decay of an exponential moving
+    average of G's weights, from which samples are then drawn. `seed` fixes the data order,
+    the fixed noise and the steps' random numbers; the models bring their own weights.
     """
 
-    def __init__(self, G, D, images: Images, *, loss=None, batch_size=128, lr_g=2e-4, lr_d=2e-4,
-                 betas=(0.5, 0.999), n_critic=1, noise=None, ema=None, seed=0, n_fixed=64,
-                 device=None, name="custom", speed=()):  # fmt: skip
-        runtime.check_settings(G, D, batch_size, lr_g, lr_d, n_critic, n_fixed, noise, ema, speed)
+    def __init__(self, G, D, images: Images, *, loss=None, batch_size=128, lr_g=2e-4,
+                 lr_d=2e-4, betas=(0.5, 0.999), n_critic=1, noise=None, ema=None, seed=0,
+                 n_fixed=64, device=None, name="custom"):  # fmt: skip
+        if not isinstance(getattr(G, "z_dim", None), int):
+            raise GanError(
+                f"The generator ({type(G).__name__}) has no z_dim, the size of its noise; set "
+                f"G.z_dim to that size before training it."
+            )
         self.device = resolve_device(device) if device is not None else images.x.device
         self.G, self.D = G.to(self.device), D.to(self.device)
-        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if ema else None
         self.loss = loss if loss is not None else BCE()
         self.name, self.n_critic, self.noise, self.ema = name, n_critic, noise, ema
-        noise_settings = None if noise is None else [noise.sigma, noise.steps]
-        self.settings = dict(batch_size=batch_size, lr_g=lr_g, lr_d=lr_d, betas=list(betas))
-        self.settings |= dict(n_critic=n_critic, seed=seed, ema=ema, noise=noise_settings)
         self.opt_g, self.opt_d = _adam(self.G, lr_g, betas), _adam(self.D, lr_d, betas)
-        self.speed = runtime.apply_speed(self, tuple(speed))
-
-        torch.manual_seed(seed)
-        self.batches, self.fixed_z = _data(images, G, self.device, batch_size, n_fixed, seed)
-        self.step = 0
-        self.history = History()
-        self.snapshots = []  # (step, (n_fixed, 1, 28, 28) CPU tensor)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if ema else None
+        self.settings = dict(
+            data=images.name, smoke=smoke_mode(), seed=seed, batch_size=batch_size,
+            lr_g=lr_g, lr_d=lr_d, betas=list(betas), n_critic=n_critic, ema=ema,
+            noise=None if noise is None else [noise.sigma, noise.steps],
+        )  # fmt: skip
+        if images.x.device != self.device:
+            images = Images(images.x.to(self.device), images.y.to(self.device), images.name)
+        torch.manual_seed(seed)  # the noise, the penalties' mixing weights, dropout
+        order = torch.Generator(self.device).manual_seed(seed)
+        self.batches = Batches(images, batch_size, order, labels=is_conditional(G))
+        fixed = torch.Generator().manual_seed(seed)  # on the CPU: the same on every device
+        self.fixed_z = torch.randn(n_fixed, G.z_dim, generator=fixed).to(self.device)
+        self.step, self.seconds, self.images_seen = 0, 0.0, 0
+        self.history = {"step": []}  # and a list for each number the loss returns
+        self.snapshots = []  # (step, fixed-noise samples on the CPU)
+        self.saved = None  # (path, step) of the checkpoint last written or read
         self.progress = not smoke_mode()
-        self.last_save = None  # (path, step) of the checkpoint last written or read
-        self._ema_stale = ema is not None  # the EMA copy's BatchNorm statistics need measuring
+        self._ema_stale = False  # the EMA copy's BatchNorm statistics need measuring
 
-    @classmethod
-    def from_recipe(cls, name, images, *, seed=0, change_g=None, change_d=None, **overrides):
-        """The Trainer of a named model of the series, with its own settings. `change_g`
-        and `change_d` take the recipe's freshly seeded G or D and return the model to
-        train instead; `overrides` replace Trainer settings."""
-        r = recipes.get(name)
-        torch.manual_seed(seed)
-        G, D = r.build()
-        G = change_g(G) if change_g is not None else G
-        D = change_d(D) if change_d is not None else D
-        return cls(G, D, images, seed=seed, name=name, **{**r.trainer_settings(), **overrides})
-
-    def train(self, steps=None, *, until=None, seconds=None, checkpoint=None, checkpoint_every=200,
-              keep_every=None, snapshot_every=None, on_snapshot=None) -> History:  # fmt: skip
-        """Train `steps` more steps, or on `until` the run has that many, or for `seconds`
-        more seconds of training (snapshots and saves not counted); returns the History.
+    def train(self, steps=None, *, until=None, checkpoint=None, checkpoint_every=200,
+              keep_every=None, snapshot_every=None, on_snapshot=None) -> dict:  # fmt: skip
+        """Train `steps` more steps, or on until the run has `until`; returns the history.
 
         With `checkpoint`, the run is saved there every `checkpoint_every` steps and at the
-        end (`keep_every` also keeps copies `<stem>-<step>.pt`). A fresh Trainer whose
-        checkpoint file exists resumes from it first, so running a cell again after a lost
-        runtime goes on where it stopped. `on_snapshot(step, images)` receives the
-        fixed-noise samples every `snapshot_every` steps and at the end.
-
-        Ctrl-C and SIGTERM end training between two steps, save, and raise `Interrupted`.
-        A NaN or Inf raises `Diverged`, and nothing is saved after it.
+        end (`keep_every` also keeps copies <stem>-<step>.pt), and a fresh Trainer whose
+        checkpoint exists goes on from it: a cell run again after a lost runtime resumes.
+        `on_snapshot(step, images)` gets the fixed-noise samples every `snapshot_every`
+        steps and at the end. Ctrl-C or SIGTERM stops between two steps, saves and raises
+        Interrupted; a NaN or Inf loss raises Diverged before anything is saved.
         """
-        runtime.check_budget(steps, until, seconds, snapshot_every, checkpoint_every, keep_every)
-        if checkpoint is not None and self.last_save is None and Path(checkpoint).is_file():
-            runtime.resume(self, Path(checkpoint), until, on_snapshot)
-        end = until if until is not None else self.step + steps if steps is not None else math.inf
-        stop_at = math.inf if seconds is None else self.history.seconds + seconds
-        every = (checkpoint_every, keep_every, snapshot_every)
-        runtime.run(self, end, stop_at, checkpoint, *every, on_snapshot)
+        end = until if until is not None else self.step + steps
+        if checkpoint is not None and self.saved is None and Path(checkpoint).is_file():
+            self.resume(checkpoint, until=end)  # a cell run again: go on where it stopped
+            left = "nothing left to train" if self.step >= end else "going on from there"
+            print(
+                f"Resumed {checkpoint} at step {self.step} of {end}: {left} (delete it to restart)."
+            )
+            if on_snapshot is not None and self.snapshots:
+                on_snapshot(*self.snapshots[-1])
+        due = lambda every: bool(every) and self.step % every == 0
+        pending = []  # the steps' numbers, still on the device: read back in batches
+        bar = tqdm(
+            total=max(end - self.step, 0), desc=self.name, disable=not self.progress, leave=False
+        )
+        self.G.train()
+        self.D.train()
+        tick = time.perf_counter()
+        with _stop_on_signals() as stop, bar:
+            while self.step < end and not stop:
+                sigma = self.noise.at(self.step) if self.noise else 0.0
+                stats = train_step(self.G, self.D, self.opt_g, self.opt_d, self.batches,
+                                   self.loss, self.n_critic, sigma)  # fmt: skip
+                if self.G_ema is not None:
+                    ema_update(self.G_ema, self.G, self.ema, self.step)
+                    self._ema_stale = True
+                self.step += 1
+                self.images_seen += self.batches.batch_size * self.n_critic
+                pending.append((self.step, stats))
+                bar.update()
+                snap = due(snapshot_every)
+                save = checkpoint is not None and (due(checkpoint_every) or due(keep_every))
+                if snap or save or len(pending) == 50:
+                    self._record(pending)  # a NaN stops the run here, before any save
+                    bar.set_postfix(loss_d=self.history["loss_d"][-1], refresh=False)
+                if snap or save:
+                    self.seconds += _lap(tick, self.device)
+                    if snap:
+                        self.snapshot(on_snapshot)
+                    if save:
+                        self.save(checkpoint, keep=due(keep_every))
+                    tick = time.perf_counter()
+            self.seconds += _lap(tick, self.device)
+            self._record(pending)
+            if snapshot_every and (not self.snapshots or self.snapshots[-1][0] != self.step):
+                self.snapshot(on_snapshot)  # the end of the run, whatever its budget
+            if checkpoint is not None and self.saved != (Path(checkpoint), self.step):
+                self.save(checkpoint)
+        if stop:
+            held = f"{checkpoint} holds step {self.step}" if checkpoint else "nothing was saved"
+            raise Interrupted(
+                stop[0],
+                f"Training stopped by {stop[0].name} between two steps at step "
+                f"{self.step}; {held}.",
+            )
         return self.history
 
-    def one_step(self) -> None:
-        """One step of step.py at this point of the run, then the EMA and the history."""
-        sigma = self.noise.at(self.step) if self.noise else 0.0
-        stats = train_step(
-            self.G, self.D, self.opt_g, self.opt_d, self.batches, self.loss, self.n_critic, sigma
+    def _record(self, pending: list) -> None:
+        """Read the pending numbers back into the history; a NaN or Inf loss raises."""
+        if not pending:
+            return
+        keys = list(pending[0][1])
+        rows = torch.stack([torch.stack([s[k].float() for k in keys]) for _, s in pending])
+        for (step, _), row in zip(pending, rows.tolist()):
+            self.history["step"].append(step)
+            for k, v in zip(keys, row):
+                self.history.setdefault(k, []).append(v)
+                if k in ("loss_d", "loss_g") and not math.isfinite(v):
+                    raise self._diverged(step, f"{k} became {v}")
+        pending.clear()
+
+    def _diverged(self, step: int, what: str) -> Diverged:
+        kept = (
+            f"{self.saved[0]} keeps step {self.saved[1]}, the last good one; " if self.saved else ""
         )
-        if self.G_ema is not None:
-            ema_update(self.G_ema, self.G, self.ema, self.step)
-            self._ema_stale = True
-        self.step += 1
-        self.history.images += self.batches.batch_size * self.n_critic
-        self.history.add(self.step, stats)
+        return Diverged(f"Training diverged at step {step}: {what}; {kept}{REMEDY}.")
 
     def snapshot(self, on_snapshot=None) -> None:
         """Keep the fixed-noise samples of this step, and hand them to `on_snapshot`."""
@@ -205,19 +181,108 @@ class Trainer(Saving):
     def generator(self):
         """The generator samples come from: the EMA copy if there is one, its BatchNorm
         statistics measured for its own weights."""
-        if self.G_ema is not None and self._ema_stale:
+        if self.G_ema is None:
+            return self.G
+        if self._ema_stale:
             standing_statistics(self.G_ema)
             self._ema_stale = False
-        return self.G if self.G_ema is None else self.G_ema
+        return self.G_ema
 
     def sample(self, n=None, *, z=None, labels=None, ema=True):
-        """(n, 1, 28, 28) samples in [-1, 1], drawn in eval mode from fresh noise or `z`.
-        A conditional generator draws the digits 0, 1, ..., 9, 0, ... unless given
-        `labels`; `ema=False` draws from the raw G of an EMA run."""
+        """Samples in [-1, 1], drawn in eval mode from `n` fresh noise vectors or from `z`.
+        A conditional generator draws the digits 0, 1, ..., 9, 0, ... unless given `labels`;
+        `ema=False` draws from the raw G of an EMA run."""
         z = torch.randn(n, self.G.z_dim, device=self.device) if z is None else z.to(self.device)
         if is_conditional(self.G) and labels is None:
             labels = digits_in_turn(len(z), self.device)
         return generate(self.generator if ema else self.G, z, labels)
+
+    # --- the run's state: saved, loaded, resumed ---------------------------------------------
+
+    def state_dict(self) -> dict:
+        """The whole run as tensors and plain values: models, optimisers, the EMA copy, the
+        data order, the history, the snapshots and every random state."""
+        rng = {"torch": torch.get_rng_state(), "order": self.batches.generator.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "model": self.name, "step": self.step, "settings": self.settings,
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "G_ema": None if self.G_ema is None else self.generator.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "batches": self.batches.state_dict(), "rng": rng, "device": self.device.type,
+            "fixed_z": self.fixed_z.cpu(), "history": self.history, "seconds": self.seconds,
+            "images_seen": self.images_seen, "z_dim": self.G.z_dim,
+            "snapshots": [(s, _to_bytes(x)) for s, x in self.snapshots],
+        }  # fmt: skip
+
+    def save(self, path, keep=False) -> None:
+        """Write the run to `path` atomically; with `keep`, to <stem>-<step>.pt as well.
+        Weights that became NaN or Inf raise Diverged instead: never saved over a good run."""
+        for name, model in (("G", self.G), ("D", self.D)):
+            if not all(p.isfinite().all() for p in model.parameters()):
+                raise self._diverged(self.step, f"the weights of {name} became NaN or Inf")
+        state = self.state_dict()
+        ckpt.save(state, path)
+        self.saved = (Path(path), self.step)
+        if keep:
+            ckpt.save(state, ckpt.kept(path, self.step))
+
+    def resume(self, path, *, until=None, accept_changes=False) -> dict:
+        """Go on from the run saved at `path`. Its settings (the data, smoke mode, seed,
+        learning rates, ...) must be this Trainer's, or, with `accept_changes`, this
+        Trainer's hold from here on; returns the ones that changed, {name: (saved, now)}. A
+        run saved past step `until` is refused: it is not the run that budget asks for."""
+        state = ckpt.load(path, model=self.name)
+        saved = state["settings"]
+        changed = {k: (saved.get(k), v) for k, v in self.settings.items() if saved.get(k) != v}
+        if changed and not accept_changes:
+            k, (was, now) = next(iter(changed.items()))
+            raise GanError(
+                f"{path} holds a run with {k} {was!r}, not {now!r}; delete it to start over "
+                f"with these settings, or pass another checkpoint path."
+            )
+        if until is not None and state["step"] > until:
+            raise GanError(
+                f"{path} holds a run trained for {state['step']} steps, past this budget of "
+                f"{until}; delete it to start over, or pass another checkpoint path."
+            )
+        self.load_state_dict(state, path)
+        if state["device"] != self.device.type:
+            changed["device"] = (state["device"], self.device.type)
+        return changed
+
+    def load_state_dict(self, state: dict, path="the checkpoint") -> None:
+        """Restore a run from `state_dict()`, in place. On a CPU, training on is bit for bit
+        the uninterrupted run; from another kind of device, the data order is reseeded."""
+        try:
+            self.G.load_state_dict(state["G"])
+            self.D.load_state_dict(state["D"])
+            if self.G_ema is not None:
+                self.G_ema.load_state_dict(state["G_ema"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            self.batches.load_state_dict(state["batches"])
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError):
+            raise GanError(
+                f"{path} does not fit this {self.name!r} run: its weights or state have other "
+                f"names or shapes; use a checkpoint of the same models."
+            ) from None
+        for opt, lr in ((self.opt_g, self.settings["lr_g"]), (self.opt_d, self.settings["lr_d"])):
+            for group in opt.param_groups:  # the optimiser's state brought back the saved ones
+                group["lr"], group["betas"] = lr, tuple(self.settings["betas"])
+        self.step, self.history = state["step"], state["history"]
+        self.seconds, self.images_seen = state["seconds"], state["images_seen"]
+        self.snapshots = [(step, x.float() / 127.5 - 1) for step, x in state["snapshots"]]
+        self.fixed_z = state["fixed_z"].to(self.device)
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["device"] == self.device.type:
+            self.batches.generator.set_state(state["rng"]["order"])
+            if "cuda" in state["rng"]:
+                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        else:  # a CUDA generator's state means nothing to a CPU one
+            self.batches.generator.manual_seed(self.settings["seed"] + self.step)
+        self.saved, self._ema_stale = (Path(path), self.step), False
 
 
 @torch.no_grad()
@@ -252,29 +317,40 @@ def standing_statistics(G, batches=8, size=256, seed=0) -> None:
     G.eval()
 
 
+@contextmanager
+def _stop_on_signals():
+    """While training, Ctrl-C (SIGINT) or SIGTERM, which Colab, Kaggle and clusters send
+    before they take a machine back, is noted in the yielded list, so the loop stops between
+    two steps. A second signal goes to the previous handler: a second Ctrl-C stops at once.
+    Only the main thread takes signals; an ignored or default handler is left alone."""
+    stop, previous = [], {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def note(signum, frame):
+        stop.append(signal.Signals(signum))
+        signal.signal(signum, previous[signum])
+
+    for s, handler in previous.items():
+        if callable(handler) or (s == signal.SIGTERM and handler == signal.SIG_DFL):
+            signal.signal(s, note)
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def _adam(model, lr, betas):
     fused = next(model.parameters()).device.type in ("cpu", "cuda")  # one kernel for all
-    try:
-        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=fused)
-    except ValueError as e:  # e.g. "Invalid beta parameter at index 0: 1.5"
-        raise GanError(f"{e}; Adam's betas must lie in [0, 1).") from None
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=fused)
 
 
-def _data(images, G, device, batch_size, n_fixed, seed):
-    """The batches in a seeded order on the device, and the fixed noise, drawn on the CPU
-    so that it is the same on every device."""
-    if images.x.device != device:
-        images = Images(images.x.to(device), images.y.to(device), images.name, images.background)
-    order = torch.Generator(device=device).manual_seed(seed)
-    pad = (G.image_size - 28) // 2 if G.image_size else 0  # 32x32 models: padded digits
-    batches = Batches(images, batch_size, order, pad=pad, labels=is_conditional(G))
-    fixed = torch.Generator().manual_seed(seed)
-    return batches, torch.randn(n_fixed, G.z_dim, generator=fixed).to(device)
+def _lap(tick, device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - tick
 
 
 def _to_bytes(images):
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
-def _from_bytes(images):
-    return images.float() / 127.5 - 1.0

@@ -13,7 +13,8 @@ from .env import GanError
 
 
 def grid_image(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
-    """(N, 1, H, W) in [-1, 1] -> one (H', W') grid in [0, 1] on the CPU, white lines between."""
+    """(N, C, H, W) in [-1, 1] -> one grid in [0, 1] on the CPU, white lines between:
+    (H', W') for greyscale, (H', W', 3) for colour."""
     g = make_grid(
         images.detach().cpu().float(),
         nrow=nrow,
@@ -22,11 +23,11 @@ def grid_image(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
         normalize=True,
         value_range=(-1, 1),
     )
-    return g[0]
+    return g[0] if images.shape[1] == 1 else g.permute(1, 2, 0)
 
 
 def grid_pixels(images, nrow: int = 8, scale: int = 1):
-    """The grid as a PIL greyscale image, each pixel `scale` times larger."""
+    """The grid as a PIL image, each pixel `scale` times larger."""
     from PIL import Image
 
     img = Image.fromarray((grid_image(images, nrow) * 255).round().to(torch.uint8).numpy())
@@ -68,13 +69,12 @@ def compare_grids(named_images: dict, nrow=8, size=3.5, ncols=4):
 
 class LiveGrid:
     """A sample grid that redraws in place each time training calls it: pass it as
-    `on_snapshot=`. Outside a notebook it only keeps the last grid."""
+    `on_snapshot=`. Outside a notebook it draws nothing."""
 
     def __init__(self, nrow=8, size=4):
-        self.nrow, self.size, self.handle, self.last = nrow, size, None, None
+        self.nrow, self.size, self.handle = nrow, size, None
 
     def __call__(self, step, images):
-        self.last = (step, images)
         try:
             from IPython.display import display
         except ImportError:
@@ -97,7 +97,8 @@ def smooth(values, k=25) -> list:
 
 
 def plot_history(history, title="", k=25):
-    """The two losses (left) and D's outputs on real and fake (right), smoothed over k steps."""
+    """The two losses (left) and D's outputs on real and fake (right), smoothed over k steps,
+    from a Trainer's history: {"step": [...], "loss_d": [...], ...}."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
     panels = (
         (("loss_d", "D loss"), ("loss_g", "G loss")),
@@ -106,7 +107,7 @@ def plot_history(history, title="", k=25):
     for ax, curves, name in zip(axes, panels, ("losses", "discriminator outputs")):
         for key, label in curves:
             v = smooth(history[key], k)
-            ax.plot(history.step[len(history.step) - len(v) :], v, label=label)
+            ax.plot(history["step"][len(history["step"]) - len(v) :], v, label=label)
         ax.set(xlabel="step", title=f"{title} {name}".strip())
         ax.legend()
     plt.show()
@@ -135,9 +136,9 @@ def gif(frames, captions=None, path=None, nrow=8, scale=2, ms_per_frame=150, hol
     shots = []
     for i, images in enumerate(frames):
         grid = grid_pixels(images, nrow, scale)
-        shot = Image.new("L", (grid.width, grid.height + 14), color=255)
+        shot = Image.new(grid.mode, (grid.width, grid.height + 14), color="white")
         shot.paste(grid, (0, 14))
-        ImageDraw.Draw(shot).text((4, 1), captions[i] if captions else "", fill=0)
+        ImageDraw.Draw(shot).text((4, 1), captions[i] if captions else "", fill="black")
         shots.append(shot)
     buf = io.BytesIO()
     durations = [ms_per_frame] * (len(shots) - 1) + [ms_per_frame * hold_last]

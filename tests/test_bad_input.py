@@ -8,6 +8,7 @@ cases also run as one, side by side. The Python API cases check for a `GanError`
 message is one sentence.
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,9 +17,9 @@ import urllib.request
 
 import pytest
 import torch
-from conftest import assert_one_sentence
+from conftest import N_TRAIN, assert_one_sentence
 
-from gan_helpers import GanError, data, env
+from gan_helpers import GanError, data, env, recipes, speed
 from gan_helpers.__main__ import main
 from gan_helpers.train import Trainer
 
@@ -31,18 +32,20 @@ MNIST_RAW = env.data_root() / "MNIST" / "raw"
 def world(tmp_path_factory):
     """The files the cases point at: runs, checkpoints, data roots and plain folders."""
     root = tmp_path_factory.mktemp("world")
-    digits = data.load("mnist")
     for name in ("mlp", "cgan"):
-        run = Trainer.from_recipe(name, digits)
+        digits = data.load("mnist", size=recipes.SIZE[name])
+        run = Trainer(images=digits, **recipes.get(name)())
         run.save(root / f"{name}-run" / "checkpoint.pt")
+    (root / "locked").mkdir()
+    (root / "locked" / ".lock").write_text(str(os.getpid()))  # a live process holds it
     (root / "folder").mkdir()
     (root / "folder" / "notes.txt").write_text("my notes\n")
     (root / "truncated.pt").write_bytes((root / "mlp-run/checkpoint.pt").read_bytes()[:1000])
     (root / "weights.txt").write_text("not weights\n")
     for name, files in (
         ("empty", []),
-        ("half", ["t10k-labels-idx1-ubyte.gz"]),
-        ("bad-idx", ["t10k-labels-idx1-ubyte.gz"]),
+        ("half", ["t10k-labels-idx1-ubyte"]),
+        ("bad-idx", ["t10k-labels-idx1-ubyte"]),
         ("bad-gz", []),
     ):
         raw = root / name / "MNIST" / "raw"
@@ -67,7 +70,7 @@ def offline(monkeypatch):
 
 def _user_files(world):
     """Everything a failed command must leave as it was, with its bytes."""
-    keep = ["mlp-run", "cgan-run", "folder", "truncated.pt", "weights.txt"]
+    keep = ["mlp-run", "cgan-run", "folder", "truncated.pt", "weights.txt", "locked"]
     files = [p for k in keep for p in ([world / k] + sorted((world / k).rglob("*")))]
     return {p: p.read_bytes() if p.is_file() else None for p in files}
 
@@ -88,7 +91,7 @@ CLI_CASES = [
     (
         "batch larger than the data",
         "train mlp --out {world}/new --batch-size 20000",
-        "batch size 20000 is larger than the 8000 images",
+        f"batch size 20000 is larger than the {N_TRAIN} images",
     ),
     pytest.param(
         "cuda where there is none",
@@ -174,12 +177,32 @@ CLI_CASES = [
     (
         "truncated checkpoint",
         "sample {world}/truncated.pt --n 4 --out {world}/x.pt",
-        "{world}/truncated.pt is truncated or corrupted",
+        "{world}/truncated.pt is not a checkpoint",
     ),
     (
         "not a checkpoint",
         "sample {world}/weights.txt --n 4 --out {world}/x.pt",
         "{world}/weights.txt is not a checkpoint",
+    ),
+    (
+        "another run trains in --out",
+        "train mlp --out {world}/locked",
+        "Another training run (process {pid}) is using {world}/locked",
+    ),
+    (
+        "samples to a file of another kind",
+        "sample {world}/mlp-run/checkpoint.pt --n 4 --out {world}/x.txt",
+        "must end in .pt (the samples as a tensor) or .png or .jpg",
+    ),
+    (
+        "a picture of too many samples",
+        "sample {world}/mlp-run/checkpoint.pt --n 5000 --out {world}/x.png",
+        "A picture holds at most 4,096 samples, not 5,000",
+    ),
+    (
+        "more samples than memory holds",
+        "sample {world}/mlp-run/checkpoint.pt --n 3000000000 --out {world}/x.pt",
+        "3,000,000,000 samples of shape (1, 28, 28) need 9408.0 GB",
     ),
 ]
 
@@ -209,10 +232,10 @@ def test_the_command_line_answers_one_sentence(
     assert rc not in (0, None), err
     assert err.startswith("error: "), err
     assert_one_sentence(err)
-    assert says.format(world=world) in err
+    assert says.format(world=world, pid=os.getpid()) in err
     assert not [str(w.message) for w in recwarn]  # a warning would be a second line
     assert _user_files(world) == before  # nothing of the user's was touched
-    assert not (world / "new").exists()
+    assert not (world / "new").exists() and not (world / "x.pt").exists()
 
 
 REAL_PROCESS_CASES = ["zero steps", "batch larger than the data", "truncated checkpoint"]
@@ -245,22 +268,22 @@ def digits():
     return data.load("mnist")
 
 
-def _mlp(digits, **kw):
-    return Trainer.from_recipe("mlp", digits, **kw)
+def _mlp(digits, **changes):
+    return Trainer(images=digits, **{**recipes.mlp(), **changes})
+
+
+class NoNoise(torch.nn.Module):
+    """A learner's generator that forgot to say how much noise it takes."""
+
+    def forward(self, z):
+        return z
 
 
 API_CASES = [
-    ("unknown model", lambda d, w: Trainer.from_recipe("gpt", d), "Unknown model 'gpt'"),
+    ("unknown model", lambda d, w: recipes.get("gpt"), "Unknown model 'gpt'"),
     ("unknown dataset", lambda d, w: data.load("cifar"), "Unknown dataset 'cifar'"),
-    ("zero batch size", lambda d, w: _mlp(d, batch_size=0), "batch_size must be a positive"),
     ("batch larger than the data", lambda d, w: _mlp(d, batch_size=20_000), "is larger than"),
-    ("zero learning rate", lambda d, w: _mlp(d, lr_g=0.0), "lr_g must be a positive number"),
-    ("negative learning rate", lambda d, w: _mlp(d, lr_d=-1e-3), "lr_d must be a positive"),
-    ("nan learning rate", lambda d, w: _mlp(d, lr_g=float("nan")), "lr_g must be a positive"),
-    ("betas out of range", lambda d, w: _mlp(d, betas=(1.5, 0.9)), "betas must lie in [0, 1)"),
-    ("zero steps", lambda d, w: _mlp(d).train(0), "steps must be a positive whole number"),
-    ("negative steps", lambda d, w: _mlp(d).train(-5), "steps must be a positive whole number"),
-    ("fractional steps", lambda d, w: _mlp(d).train(2.5), "steps must be a positive whole"),
+    ("a generator without z_dim", lambda d, w: Trainer(NoNoise(), NoNoise(), d), "has no z_dim"),
     pytest.param(
         "cuda where there is none",
         lambda d, w: _mlp(d, device="cuda"),
@@ -286,32 +309,28 @@ API_CASES = [
     ),
     (
         "label outside 0-9",
-        lambda d, w: Trainer.from_recipe("cgan", d).sample(2, labels=[3, 10]),
+        lambda d, w: Trainer(images=d, **recipes.cgan()).sample(2, labels=[3, 10]),
         "digits from 0 to 9",
     ),
     (
         "another model's checkpoint",
-        lambda d, w: Trainer.from_recipe("dcgan", d).load(w / "mlp-run/checkpoint.pt"),
-        "holds a 'mlp' run, not 'dcgan'",
+        lambda d, w: Trainer(images=d, **recipes.cgan()).resume(w / "mlp-run/checkpoint.pt"),
+        "holds a 'mlp' run, not 'cgan'",
     ),
     (
         "another model's checkpoint to resume",
-        lambda d, w: Trainer.from_recipe("dcgan", d).train(
+        lambda d, w: Trainer(images=d, **recipes.cgan()).train(
             until=5, checkpoint=w / "mlp-run/checkpoint.pt"
         ),
-        "holds a 'mlp' run, not 'dcgan'",
+        "holds a 'mlp' run, not 'cgan'",
     ),
-    ("unknown speed option", lambda d, w: _mlp(d, speed=["turbo"]), "Unknown speed option"),
-    ("ema outside (0, 1)", lambda d, w: _mlp(d, ema=1.5), "ema must be a decay between 0"),
     (
-        "noise that is not a schedule",
-        lambda d, w: _mlp(d, noise=0.1),
-        "noise must be an InstanceNoise",
+        "unknown speed option",
+        lambda d, w: speed.apply(_mlp(d), ["turbo"]),
+        "Unknown speed option 'turbo'",
     ),
-    ("steps and until", lambda d, w: _mlp(d).train(3, until=5), "one budget"),
-    ("negative seconds", lambda d, w: _mlp(d).train(seconds=-1), "seconds must be a positive"),
-    ("no budget", lambda d, w: _mlp(d).train(), "one budget"),
     ("unknown split", lambda d, w: data.load(split="test"), "Unknown split 'test'"),
+    ("digits cut to fit", lambda d, w: data.load(size=24), "size must be 28 or more"),
     ("Google Drive off Colab", lambda d, w: env.run_dir("x", drive=True), "only Colab has"),
 ]
 

@@ -2,6 +2,7 @@
 after training blew up; and one clear sentence for every file that is not a good one."""
 
 import errno
+import io
 import os
 import pickle
 import re
@@ -13,10 +14,9 @@ import pytest
 import torch
 from conftest import assert_one_sentence
 
-from gan_helpers import GanError, checkpoint, data, files, losses, models, toy
+from gan_helpers import GanError, checkpoint, data, losses, models, recipes, toy
 from gan_helpers.__main__ import main
-from gan_helpers.runtime import Diverged
-from gan_helpers.train import Trainer
+from gan_helpers.train import Diverged, Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -26,31 +26,38 @@ def digits():
     return data.load("mnist")
 
 
+def _mlp(digits, **changes):
+    return Trainer(images=digits, **{**recipes.mlp(), **changes})
+
+
 @pytest.fixture(scope="module")
 def mlp_checkpoint(digits, tmp_path_factory):
     path = tmp_path_factory.mktemp("mlp") / "checkpoint.pt"
-    Trainer.from_recipe("mlp", digits).save(path)
+    _mlp(digits).save(path)
     return path
 
 
 # --- saves that cannot corrupt ------------------------------------------------------------
 
 DIE_IN_SECOND_SAVE = textwrap.dedent("""
-    import os, sys
-    from gan_helpers import data, files
+    import io, os, sys
+    import torch
+    from gan_helpers import data, recipes
     from gan_helpers.train import Trainer
 
-    real_write = files._write_all
-    calls = []
-    def write_then_die_halfway(fd, data):
+    real_save, calls = torch.save, []
+    def save_then_die_halfway(obj, f):
         calls.append(1)
         if len(calls) == 2:              # the second save
-            os.write(fd, bytes(data[: len(data) // 2]))
+            buffer = io.BytesIO()
+            real_save(obj, buffer)
+            f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+            f.flush()
             os._exit(9)                  # like SIGKILL: no cleanup, no os.replace
-        real_write(fd, data)
-    files._write_all = write_then_die_halfway
+        real_save(obj, f)
+    torch.save = save_then_die_halfway
 
-    t = Trainer.from_recipe("mlp", data.load("mnist"), batch_size=16)
+    t = Trainer(images=data.load("mnist"), **{**recipes.mlp(), "batch_size": 16})
     t.train(10, checkpoint=sys.argv[1], checkpoint_every=2)
 """)
 
@@ -65,52 +72,42 @@ def test_a_process_killed_mid_save_leaves_the_previous_checkpoint(tmp_path, caps
     assert died.returncode == 9, died.stderr.decode()
     assert checkpoint.load(ckpt, model="mlp")["step"] == 2  # the previous save, whole
     (half,) = tmp_path.glob("checkpoint.pt.*.tmp")  # the interrupted save
-    with pytest.raises(GanError, match="truncated or corrupted"):
+    with pytest.raises(GanError, match="is not a checkpoint: it is truncated"):
         checkpoint.load(half)  # never read as a checkpoint
     # the same command with --resume goes on from step 2 and clears the leftover
-    assert (
-        main(
-            [
-                "train",
-                "mlp",
-                "--out",
-                str(tmp_path),
-                "--resume",
-                "--steps",
-                "4",
-                "--batch-size",
-                "16",
-                "--checkpoint-every",
-                "2",
-            ]
-        )
-        == 0
-    )
+    argv = ["train", "mlp", "--out", str(tmp_path), "--resume", "--steps", "4"]
+    assert main([*argv, "--batch-size", "16", "--checkpoint-every", "2"]) == 0
     assert "step 2 of 4" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "samples.png"]
 
 
 def _disk_fills_after(monkeypatch, free):
-    """Writes fail with ENOSPC, as on a full disk, once `free` more bytes are written."""
-    left = [free]
+    """Saves fail with ENOSPC, as on a full disk, once `free` more bytes are written."""
+    left, real_save = [free], torch.save
 
-    def write_all(fd, data):
-        n = min(len(data), left[0])
-        os.write(fd, bytes(data[:n]))
-        left[0] -= n
-        if n < len(data):
+    def save(obj, f):
+        buffer = io.BytesIO()
+        real_save(obj, buffer)
+        data = buffer.getvalue()
+        f.write(data[: left[0]])
+        if len(data) > left[0]:
+            left[0] = 0
             raise OSError(errno.ENOSPC, "No space left on device")
+        left[0] -= len(data)
 
-    monkeypatch.setattr(files, "_write_all", write_all)
+    monkeypatch.setattr(torch, "save", save)
 
 
 def test_a_full_disk_leaves_the_previous_file_and_no_temporary_one(tmp_path, monkeypatch):
     path = tmp_path / "c.pt"
     checkpoint.save({"step": 1}, path)
     _disk_fills_after(monkeypatch, 100)
-    with pytest.raises(files.DiskFull) as e:
+    with pytest.raises(checkpoint.DiskFull) as e:
         checkpoint.save({"step": 2}, path)
-    assert str(e.value).startswith(f"The disk is full: {path} could not be written")
+    assert str(e.value) == (
+        f"The disk is full: {path} could not be written, and the last checkpoint there is "
+        f"intact; free some space, then go on from it."
+    )
     assert_one_sentence(str(e.value))
     monkeypatch.undo()
     assert checkpoint.load(path)["step"] == 1
@@ -118,8 +115,8 @@ def test_a_full_disk_leaves_the_previous_file_and_no_temporary_one(tmp_path, mon
 
 
 def test_a_disk_that_fills_during_training_loses_nothing(tmp_path, monkeypatch, capsys):
-    """The command line says which checkpoint still holds which step; after space is
-    freed, --resume ends with exactly the weights of a run that never hit the full disk."""
+    """The command line says the last checkpoint is intact; after space is freed, --resume
+    ends with exactly the weights of a run that never hit the full disk."""
     whole, full = tmp_path / "whole", tmp_path / "full"
     argv = ["train", "mlp", "--steps", "6", "--batch-size", "16", "--checkpoint-every", "2"]
     assert main([*argv, "--out", str(whole)]) == 0
@@ -128,17 +125,14 @@ def test_a_disk_that_fills_during_training_loses_nothing(tmp_path, monkeypatch, 
     assert main([*argv, "--out", str(full)]) == 2
     err = capsys.readouterr().err
     assert_one_sentence(err)
-    assert err.strip() == (
-        f"error: The disk is full: {full / 'checkpoint.pt'} could not be "
-        f"written at step 4, and it still holds step 2; free some space, "
-        f"then run the same command with --resume."
-    )
+    assert err.startswith(f"error: The disk is full: {full / 'checkpoint.pt'} could not be")
     assert sorted(p.name for p in full.iterdir()) == ["checkpoint.pt"]  # no temporary file
+    assert checkpoint.load(full / "checkpoint.pt")["step"] == 2
     monkeypatch.undo()
     assert main([*argv, "--out", str(full), "--resume"]) == 0
     a, b = (checkpoint.load(d / "checkpoint.pt") for d in (whole, full))
     assert all(torch.equal(a["G"][k], b["G"][k]) for k in a["G"])
-    assert all(a["history"]["values"][k] == b["history"]["values"][k] for k in ("loss_d", "loss_g"))
+    assert all(a["history"][k] == b["history"][k] for k in ("loss_d", "loss_g"))
 
 
 # --- loading that cannot be exploited -----------------------------------------------------
@@ -170,7 +164,7 @@ def test_a_crafted_checkpoint_is_refused_and_its_payload_never_runs(kind, tmp_pa
     assert str(e.value).startswith(f"{evil} was refused unopened")
     assert_one_sentence(str(e.value))
     with pytest.raises(GanError, match="refused unopened"):
-        Trainer.from_recipe("mlp", digits).load(evil)
+        _mlp(digits).resume(evil)
     assert main(["sample", str(evil), "--n", "2", "--out", str(tmp_path / "x.pt")]) == 2
     err = capsys.readouterr().err
     assert_one_sentence(err)
@@ -202,7 +196,7 @@ def _damaged(kind, good, tmp_path, digits):
     elif kind == "plain tensor":
         torch.save(torch.zeros(3), path)
     elif kind == "another model":
-        Trainer.from_recipe("dcgan", digits).save(path)
+        Trainer(images=digits, **recipes.cgan()).save(path)
     elif kind == "other shapes":  # says mlp, but its weights are another network's
         state = checkpoint.load(good)
         state["G"] = models.DeepMLPGenerator().state_dict()
@@ -215,13 +209,13 @@ def _damaged(kind, good, tmp_path, digits):
 
 
 PROBLEMS = {
-    "truncated": "truncated or corrupted",
-    "corrupted": "truncated or corrupted",
-    "empty": "is empty",
-    "text": "is not a checkpoint",
-    "image": "is not a checkpoint",
-    "plain tensor": "not a checkpoint of this gan_helpers version",
-    "another model": "holds a 'dcgan' run, not 'mlp'",
+    "truncated": "is not a checkpoint: it is truncated, corrupted or another kind of file",
+    "corrupted": "is not a checkpoint: it is truncated, corrupted or another kind of file",
+    "empty": "is not a checkpoint: it is truncated, corrupted or another kind of file",
+    "text": "is not a checkpoint: it is truncated, corrupted or another kind of file",
+    "image": "is not a checkpoint: it is truncated, corrupted or another kind of file",
+    "plain tensor": "is a PyTorch file but not a checkpoint of this course",
+    "another model": "holds a 'cgan' run, not 'mlp'",
     "other shapes": "does not fit this 'mlp' run",
     "missing": "There is no checkpoint",
     "folder": "There is no checkpoint",
@@ -232,7 +226,7 @@ PROBLEMS = {
 def test_a_bad_checkpoint_gets_one_sentence_naming_the_file(kind, tmp_path, mlp_checkpoint, digits):
     path = _damaged(kind, mlp_checkpoint, tmp_path, digits)
     with pytest.raises(GanError) as e:
-        Trainer.from_recipe("mlp", digits).load(path)
+        _mlp(digits).resume(path)
     message = str(e.value)
     assert str(path) in message and PROBLEMS[kind] in message
     assert_one_sentence(message)
@@ -271,11 +265,11 @@ def test_a_nan_loss_stops_training_at_once_and_keeps_the_last_good_checkpoint(tm
     with pytest.raises(Diverged) as e:
         t.train(20, checkpoint=ckpt, checkpoint_every=3, keep_every=3)
     assert str(e.value) == (
-        f"Training diverged at step 5: loss_d became nan; try a lower learning rate, or a "
-        f"gradient penalty (the wgan-gp loss); {ckpt} keeps step 3, the last good one."
+        f"Training diverged at step 5: loss_d became nan; {ckpt} keeps step 3, the last good "
+        f"one; resume with a lower learning rate, or try a gradient penalty (the wgan-gp loss)."
     )
     assert_one_sentence(str(e.value))
-    assert t.step == 5  # stopped at once
+    assert t.step == 6  # the numbers are read back at the next save, which never happens
     kept = checkpoint.load(ckpt)
     assert kept["step"] == 3
     assert all(w.isfinite().all() for w in kept["D"].values())
@@ -320,13 +314,13 @@ def test_an_absurd_learning_rate_stops_the_command_with_one_sentence(tmp_path, c
     assert_one_sentence(err)
     blew_up = re.match(
         r"error: Training diverged at step (\d+): (loss_[dg] became \S*nan|"
-        r"loss_[dg] became \S*inf|the weights of [GD] became NaN or Inf); "
-        r"try a lower learning rate, or a gradient penalty",
+        r"loss_[dg] became \S*inf|the weights of [GD] became NaN or Inf); .*"
+        r"resume with a lower learning rate, or try a gradient penalty",
         err,
     )
     assert blew_up, err
     if (out / "checkpoint.pt").exists():  # on this CPU: the weights break at step 2
         kept = checkpoint.load(out / "checkpoint.pt")
         assert kept["step"] < int(blew_up.group(1))
-        assert f"keeps step {kept['step']}, the last good one." in err
+        assert f"keeps step {kept['step']}, the last good one;" in err
         assert all(w.isfinite().all() for part in ("G", "D") for w in kept[part].values())

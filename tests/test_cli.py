@@ -1,8 +1,10 @@
 """The command line round trip: train writes a resumable run, sample reads it back."""
 
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import torch
 
@@ -63,7 +65,7 @@ def test_conditional_sample_draws_the_label_asked_for(tmp_path):
         == 0
     )
     a, b = (torch.load(tmp_path / f, weights_only=True) for f in ("a.pt", "b.pt"))
-    assert a.shape == (4, 1, 28, 28)  # cropped from the 32x32 generator
+    assert a.shape == (4, 1, 32, 32)  # as the generator draws: digits padded to 32x32
     assert not torch.equal(a, b)  # same noise, another label: another image
 
 
@@ -72,3 +74,50 @@ def test_unknown_model_is_one_sentence(tmp_path):
     assert r.returncode != 0
     assert r.stderr.strip().startswith("error: Unknown model 'gpt'")
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_sample_writes_a_picture_when_asked_for_one(tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "grid.png"
+    r = run("sample", "dcgan", "--n", "30", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    with Image.open(out) as picture:  # a real PNG, 6 x 5 digits of 32 pixels with borders
+        assert picture.format == "PNG" and picture.size == (6 * 34 + 2, 5 * 34 + 2)
+
+
+def test_a_second_run_into_the_same_folder_waits_its_turn(tmp_path):
+    """Two runs given one --out would interleave their saves into one checkpoint: while the
+    first trains, the second refuses in one sentence, and the first goes on untouched."""
+    out = tmp_path / "run"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "gan_helpers", "train", "mlp", "--out", str(out), "--steps", "3000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (out / ".lock").exists():
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.05)
+    second = run("train", "mlp", "--out", str(out), "--steps", "10")
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=120)
+    assert second.returncode == 2
+    assert second.stderr.strip() == (
+        f"error: Another training run (process {first.pid}) is using {out}; wait for it to "
+        f"finish, or choose another --out."
+    )
+    assert first.returncode == 130 and not (out / ".lock").exists()
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    (out / ".lock").write_text(gone.stdout.strip())  # that process has ended
+    r = run("train", "mlp", "--out", str(out), "--steps", "3")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "samples.png"]

@@ -1,10 +1,13 @@
 """The data path: one normalised tensor, batches by permutation, and clear errors."""
 
+import gzip
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import LAYOUT, N_TRAIN
+from torchvision.datasets.mnist import read_label_file
 
 from gan_helpers import data, toy
 from gan_helpers.env import GanError, data_root
@@ -18,27 +21,45 @@ def mnist():
     return data.load("mnist")
 
 
+def test_the_tests_bring_their_own_data():
+    """conftest lays out a data folder of its own, whatever the user's data/ holds."""
+    assert "gan-data-" in str(data_root())
+    names = sorted(p.name for p in MNIST_RAW.iterdir() if not p.name.endswith(".gz"))
+    assert any(n.startswith("train") for n in names) == (LAYOUT == "with-train")
+
+
 def test_mnist_is_one_normalised_tensor(mnist):
-    assert mnist.x.shape[1:] == (1, 28, 28) and len(mnist.x) in (8_000, 60_000)
-    assert mnist.x.dtype == torch.float32
+    assert mnist.x.shape == (N_TRAIN, 1, 28, 28) and mnist.x.dtype == torch.float32
     assert mnist.x.min().item() == -1.0 and mnist.x.max().item() == 1.0
     # background pixels (0 in the IDX file) map to exactly -1, Tanh's lower bound
     assert (mnist.x == -1).float().mean() > 0.7
     assert mnist.y.shape == (len(mnist.x),) and set(mnist.y.tolist()) == set(range(10))
 
 
-def test_offline_the_test_split_is_cut_into_training_and_held_out_digits(mnist):
-    """Offline only the 10k test split exists: 8,000 train, 2,000 are held out for judging,
-    and no digit is in both."""
+def test_padding_to_32_adds_background_only(mnist):
+    padded = data.load("mnist", size=32)
+    assert padded.x.shape == (N_TRAIN, 1, 32, 32)
+    assert torch.equal(padded.x[..., 2:30, 2:30], mnist.x)
+    border = padded.x.clone()
+    border[..., 2:30, 2:30] = -1
+    assert (border == -1).all()
+
+
+def test_the_held_out_digits_are_the_same_2000_in_every_layout(mnist):
+    """Neither the generators nor the judge ever train on them: offline they are cut from
+    the test split, and with a training split present they are the same 2,000."""
     held = data.load("mnist", split="held-out")
-    if len(mnist) == 60_000:
-        assert len(held) == 10_000
-        return
-    assert len(held) == 2_000 and "held-out" in held.name and "train" in mnist.name
-    both = torch.cat([mnist.x, held.x]).flatten(1)
-    assert len(torch.unique(both, dim=0)) >= 9_990  # MNIST repeats a few images itself
-    ordered = data.torchvision_dataset("mnist")
-    assert sorted((mnist.y.tolist() + held.y.tolist())) == sorted(ordered.targets.tolist())
+    assert len(held) == 2000 and "held-out" in held.name
+    _, labels, _ = data.read("mnist", split="held-out")
+    order = torch.randperm(10000, generator=torch.Generator().manual_seed(0))[:2000]
+    all_test = read_label_file(str(MNIST_RAW / "t10k-labels-idx1-ubyte"))
+    assert torch.equal(labels, all_test[order])
+    if LAYOUT == "offline":  # the other 8,000 train, and no digit is in both
+        both = torch.cat([mnist.x, held.x]).flatten(1)
+        assert len(torch.unique(both, dim=0)) >= 9_990  # MNIST repeats a few images itself
+        assert "8000 images of the 10k test split" in mnist.name
+    else:
+        assert mnist.name == "mnist (train, 10000 images)"
 
 
 def _copy_raw(src: Path, dst_root: Path, folder: str, pattern: str):
@@ -49,12 +70,29 @@ def _copy_raw(src: Path, dst_root: Path, folder: str, pattern: str):
     return raw
 
 
+def _gzipped_test_split(root: Path) -> Path:
+    """The test split as the official .gz files, in root/MNIST/raw/."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        with open(MNIST_RAW / name, "rb") as src, gzip.open(raw / f"{name}.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return raw
+
+
 def test_gan_data_root_and_gz_files_are_used(tmp_path, monkeypatch):
-    _copy_raw(MNIST_RAW, tmp_path, "MNIST", "t10k-*.gz")
+    _gzipped_test_split(tmp_path)
     monkeypatch.setenv("GAN_DATA_ROOT", str(tmp_path))
-    images = data.load("mnist")
-    assert len(images) == 8_000
+    assert len(data.load("mnist")) == 8_000
     assert (tmp_path / "MNIST/raw/t10k-images-idx3-ubyte").is_file()  # unpacked once
+
+
+def test_a_training_split_is_used_when_it_is_there(tmp_path):
+    raw = _gzipped_test_split(tmp_path)
+    for f in raw.glob("t10k-*.gz"):
+        shutil.copy(f, raw / f.name.replace("t10k", "train"))
+    images = data.load("mnist", root=tmp_path)
+    assert len(images) == 10_000 and images.name == "mnist (train, 10000 images)"
 
 
 def test_argument_beats_environment(tmp_path, monkeypatch):
@@ -63,7 +101,8 @@ def test_argument_beats_environment(tmp_path, monkeypatch):
     assert data_root() == Path("/nonexistent/place")
 
 
-def test_missing_data_offline_gives_one_clear_error(tmp_path):
+def test_missing_data_offline_gives_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: 1 / 0)  # no download
     with pytest.raises(GanError) as err:
         data.load("mnist", root=tmp_path)
     msg = str(err.value)
@@ -78,7 +117,7 @@ def test_unknown_dataset():
 
 
 def test_corrupt_data_file(tmp_path):
-    raw = _copy_raw(MNIST_RAW, tmp_path, "MNIST", "t10k-labels*.gz")
+    raw = _copy_raw(MNIST_RAW, tmp_path, "MNIST", "t10k-labels*")
     (raw / "t10k-images-idx3-ubyte").write_bytes(b"not an idx file")
     with pytest.raises(GanError, match="could not be read"):
         data.load("mnist", root=tmp_path)
@@ -111,15 +150,9 @@ def test_batches_follow_the_seed(mnist):
     assert torch.equal(order(1), order(1)) and not torch.equal(order(1), order(2))
 
 
-def test_batches_pad_with_background(mnist):
-    b = data.Batches(mnist, 8, torch.Generator().manual_seed(0), pad=2)
-    x, _ = b.next()
-    assert x.shape == (8, 1, 32, 32)
-    assert (x[..., :2, :] == -1).all() and (x[..., :, -2:] == -1).all()
-    # data in [0, 1], as post 004 had it, pads with its own background, 0
-    shifted = data.Images((mnist.x + 1) / 2, mnist.y, "[0, 1]", background=0.0)
-    x, y = data.Batches(shifted, 8, torch.Generator(), pad=2, labels=False).next()
-    assert (x[..., :2, :] == 0).all() and y is None
+def test_batches_without_labels(mnist):
+    x, y = data.Batches(mnist, 8, torch.Generator(), labels=False).next()
+    assert x.shape == (8, 1, 28, 28) and y is None
 
 
 def test_batch_larger_than_the_data_set(mnist):

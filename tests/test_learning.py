@@ -4,7 +4,7 @@ import time
 
 import torch
 
-from gan_helpers import data, metrics, toy
+from gan_helpers import data, metrics, recipes, toy
 from gan_helpers.train import Trainer
 
 
@@ -32,7 +32,7 @@ def test_toy_gan_covers_the_ring(one_thread):
 
 def test_mlp_gan_learns_digits(one_thread):
     images = data.load("mnist")
-    t = Trainer.from_recipe("mlp", images, seed=0)
+    t = Trainer(images=images, **recipes.mlp(seed=0))
     before, untrained = t.sample(z=t.fixed_z), metrics.evaluate(t)
     t.train(1000)
     after, trained = t.sample(z=t.fixed_z), metrics.evaluate(t)
@@ -41,7 +41,7 @@ def test_mlp_gan_learns_digits(one_thread):
     assert (after - before).abs().mean() > 0.2
     # the loop kept a full history, and D separates real from fake at least a little
     h = t.history
-    assert h.step == list(range(1, 1001)) and h.images == 1000 * 128 and h.seconds > 0
+    assert h["step"] == list(range(1, 1001)) and t.images_seen == 1000 * 128 and t.seconds > 0
     assert sum(h["d_real"][-50:]) > sum(h["d_fake"][-50:])
 
 
@@ -49,7 +49,7 @@ def test_same_seed_same_samples():
     images = data.load("mnist")
     runs = []
     for _ in range(2):
-        t = Trainer.from_recipe("mlp", images, seed=3)
+        t = Trainer(images=images, **recipes.mlp(seed=3))
         t.train(5)
         runs.append(t.sample(z=t.fixed_z))
     assert torch.equal(*runs)

@@ -5,14 +5,18 @@ import math
 
 import pytest
 import torch
-from conftest import assert_one_sentence
+from conftest import LAYOUT, assert_one_sentence
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
 from gan_helpers import data, metrics
 from gan_helpers.env import GanError
 
-N = metrics.default_n()  # 500 under the tests' smoke mode, as the chapters use it
+N = metrics.default_n()
+DISJOINT = (
+    "the stand-in training split of this layout holds the held-out digits, which a real "
+    "training split never does"
+)  # 500 under the tests' smoke mode, as the chapters use it
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +119,18 @@ def scores(mnist):
         "held-out digits": held,
         "blurred digits": gaussian_blur(train, kernel_size=5, sigma=1.0),
         "noise": torch.rand(N, 1, 28, 28, generator=g) * 2 - 1,
-        "one digit repeated": Copier(mnist.x[mnist.y == 3][:1]),
+        "one digit repeated": Copier(judged_a(3, mnist)),
     }
     out = {name: metrics.evaluate(x, n=N) for name, x in cases.items()}
     for name, r in out.items():
         print(metrics.describe(r, name))
     return out
+
+
+def judged_a(digit, images):
+    """One real image of `digit` that the judge also calls a `digit`, whatever the data."""
+    candidates = images.x[images.y == digit][:50]
+    return candidates[metrics.classify(candidates) == digit][:1]
 
 
 class Copier(nn.Module):
@@ -137,6 +147,7 @@ class Copier(nn.Module):
         return self.images[torch.arange(len(z)) % len(self.images)]
 
 
+@pytest.mark.skipif(LAYOUT == "with-train", reason=DISJOINT)
 def test_cfid_ranks_noise_worse_than_blur_and_blur_worse_than_real(scores):
     cfid = {name: r["cfid"] for name, r in scores.items()}
     baseline = scores["noise"]["cfid_real"]
@@ -183,6 +194,7 @@ def test_one_digit_repeated_covers_one_class(scores):
     assert real["classes"] == 10 and real["entropy"] > 0.95
 
 
+@pytest.mark.skipif(LAYOUT == "with-train", reason=DISJOINT)
 def test_copies_of_training_digits_are_caught_by_their_nearest_neighbours(scores):
     """A memoriser scores as well as real data on cFID; only the distance to the nearest
     training digit gives it away: zero for copies, like any new digit's for real ones."""

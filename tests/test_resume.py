@@ -17,9 +17,9 @@ import torch
 
 from gan_helpers import GanError, checkpoint, losses, toy
 from gan_helpers.__main__ import main
+from gan_helpers.data import Images
 from gan_helpers.losses import InstanceNoise
-from gan_helpers.runtime import Interrupted
-from gan_helpers.train import Trainer
+from gan_helpers.train import Interrupted, Trainer
 
 STEPS, EVERY, KEEP = 80, 10, 40
 TRAIN = [
@@ -98,7 +98,7 @@ def assert_same_run(a, b, path="checkpoint"):
     elif isinstance(a, dict):
         assert a.keys() == b.keys(), f"{path}: keys differ"
         for k in a:
-            if (path, k) != ("checkpoint/history", "seconds"):
+            if (path, k) != ("checkpoint", "seconds"):
                 assert_same_run(a[k], b[k], f"{path}/{k}")
     elif isinstance(a, (list, tuple)):
         assert len(a) == len(b), f"{path}: lengths differ"
@@ -156,10 +156,11 @@ def test_sigkill_loses_only_the_steps_since_the_last_checkpoint(runs):
 
 
 def test_the_resumed_history_is_whole(runs):
-    h = _final(runs["out"]["sigkill"])["history"]
+    state = _final(runs["out"]["sigkill"])
+    h = state["history"]
     assert h["step"] == list(range(1, STEPS + 1))
-    assert all(math.isfinite(v) for v in h["values"]["loss_d"])
-    assert h["images"] == STEPS * 32
+    assert all(math.isfinite(v) for v in h["loss_d"]) and len(h["loss_d"]) == STEPS
+    assert state["images_seen"] == STEPS * 32
 
 
 def test_only_the_latest_checkpoint_and_the_kept_copies_remain(runs):
@@ -216,7 +217,7 @@ def test_api_resume_is_exact_across_passes_over_the_data(tmp_path, one_thread):
     _toy_trainer(points).train(5, checkpoint=tmp_path / "c.pt")
     assert checkpoint.load(tmp_path / "c.pt")["step"] == 5
     resumed = _toy_trainer(points)
-    assert resumed.load(tmp_path / "c.pt") == {}
+    assert resumed.resume(tmp_path / "c.pt") == {}
     resumed.train(7)
     assert_same_run(whole.state_dict(), resumed.state_dict())
 
@@ -244,9 +245,7 @@ def test_a_notebook_cell_run_again_resumes_its_checkpoint(tmp_path, one_thread, 
     assert (
         capsys.readouterr()
         .out.strip()
-        .endswith(
-            f"Resumed {path} at step 5 of 12: going on from there (delete the file to start over)."
-        )
+        .endswith(f"Resumed {path} at step 5 of 12: going on from there (delete it to restart).")
     )
     assert_same_run(whole.state_dict(), again.state_dict())
     done = _toy_trainer(points)
@@ -254,37 +253,47 @@ def test_a_notebook_cell_run_again_resumes_its_checkpoint(tmp_path, one_thread, 
     assert "nothing left to train" in capsys.readouterr().out and done.step == 12
 
 
-def test_a_cell_whose_checkpoint_is_past_its_budget_gives_the_bar_no_negative_total(
-    tmp_path, one_thread, monkeypatch
-):
-    """Chapter 05 trains a run on past its step budget (to equal seconds): run again, the
-    cell resumes at a step beyond `until`, where the notebook's progress bar refused a
-    negative total."""
-    from gan_helpers import runtime
-
-    totals = []
-
-    class Bar:
-        def __init__(self, total=None, **kwargs):
-            totals.append(total)
-
-        update = set_postfix = close = lambda self, *a, **k: None
-
-    monkeypatch.setattr(runtime, "tqdm", Bar)
+def test_a_cell_whose_checkpoint_is_past_its_budget_refuses_it(tmp_path, one_thread):
+    """A checkpoint trained further than the cell asks is not the run that budget makes:
+    the cell says so and leaves the file as it is."""
     points, path = toy.ring_of_gaussians(48, seed=0), tmp_path / "toy.pt"
     _toy_trainer(points).train(until=6, checkpoint=path)
-    again = _toy_trainer(points)
-    again.train(until=4, checkpoint=path)
-    assert again.step == 6 and totals == [6, 0]
+    before = path.read_bytes()
+    with pytest.raises(GanError, match="trained for 6 steps, past this budget of 4; delete"):
+        _toy_trainer(points).train(until=4, checkpoint=path)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("change", ["smoke", "data"])
+def test_a_cell_refuses_a_checkpoint_of_another_mode_or_data(
+    change, tmp_path, one_thread, monkeypatch
+):
+    """A run folder from before: made in smoke mode and read in full mode, or made on 8,000
+    digits and read where the full MNIST has since been downloaded."""
+    points, path = toy.ring_of_gaussians(48, seed=0), tmp_path / "toy.pt"
+    _toy_trainer(points).train(until=3, checkpoint=path)
+    if change == "smoke":
+        monkeypatch.setenv("GAN_SMOKE", "")
+        says = "holds a run with smoke True, not False; delete it"
+    else:
+        points = Images(points.x, points.y, "another ring")
+        says = "holds a run with data 'ring of 8 Gaussians', not 'another ring'; delete it"
+    with pytest.raises(GanError, match=says):
+        _toy_trainer(points).train(until=6, checkpoint=path)
+
+
+def test_a_checkpoint_of_an_older_version_is_one_sentence(tmp_path):
+    path = tmp_path / "old.pt"
+    torch.save({"format": "gan_helpers/2", "model": "mlp"}, path)
+    with pytest.raises(GanError, match="written by another version of gan_helpers"):
+        checkpoint.load(path)
 
 
 def test_a_rerun_cell_reads_its_checkpoint_once(tmp_path, one_thread, monkeypatch):
-    from gan_helpers import files
-
     points, path = toy.ring_of_gaussians(48, seed=0), tmp_path / "toy.pt"
     _toy_trainer(points).train(until=3, checkpoint=path)
-    reads, read = [], files.read
-    monkeypatch.setattr(files, "read", lambda *a, **k: reads.append(a[0]) or read(*a, **k))
+    reads, read = [], checkpoint.load
+    monkeypatch.setattr(checkpoint, "load", lambda *a, **k: reads.append(a[0]) or read(*a, **k))
     again = _toy_trainer(points)
     again.train(until=6, checkpoint=path)
     assert again.step == 6 and reads == [path]
@@ -299,11 +308,15 @@ def test_a_cell_with_other_settings_refuses_the_old_checkpoint(tmp_path, one_thr
     assert path.read_bytes() == before
 
 
-def test_api_resume_applies_new_settings_and_reports_them(tmp_path, one_thread):
+def test_api_resume_applies_new_settings_when_asked_and_reports_them(tmp_path, one_thread):
+    """The command line's --resume goes on with changed settings, saying which changed."""
     points = toy.ring_of_gaussians(48, seed=0)
     _toy_trainer(points).train(2, checkpoint=tmp_path / "c.pt")
     slower = _toy_trainer(points, batch_size=8, lr_g=1e-4)
-    assert slower.load(tmp_path / "c.pt") == {"batch_size": (16, 8), "lr_g": (1e-3, 1e-4)}
+    with pytest.raises(GanError, match="holds a run with batch_size 16, not 8"):
+        slower.resume(tmp_path / "c.pt")
+    changed = slower.resume(tmp_path / "c.pt", accept_changes=True)
+    assert changed == {"batch_size": (16, 8), "lr_g": (1e-3, 1e-4)}
     assert slower.opt_g.param_groups[0]["lr"] == 1e-4  # not the saved 1e-3
     assert slower.step == 2
     slower.train(1)
@@ -336,6 +349,6 @@ def test_a_gpu_run_can_go_on_on_a_cpu(tmp_path, one_thread):
     state["device"], state["rng"]["order"] = "cuda", torch.zeros(16, dtype=torch.uint8)
     checkpoint.save(state, tmp_path / "gpu.pt")
     t = _toy_trainer(points)
-    assert t.load(tmp_path / "gpu.pt") == {"device": ("cuda", "cpu")}
+    assert t.resume(tmp_path / "gpu.pt") == {"device": ("cuda", "cpu")}
     t.train(2)
     assert t.step == 4

@@ -4,7 +4,7 @@ spends nothing on D's weights."""
 import torch
 import torch.nn.functional as F
 
-from gan_helpers import data, losses, models, toy
+from gan_helpers import data, losses, models, recipes, toy
 from gan_helpers.step import train_step
 from gan_helpers.train import Trainer
 
@@ -37,11 +37,11 @@ def _weights(t):
 
 
 def test_the_package_step_is_the_hand_written_step_bit_for_bit(one_thread):
-    images = data.load()
-    for name in ("mlp", "dcgan"):  # linear layers, and convs with BatchNorm
-        package = Trainer.from_recipe(name, images, seed=0)
+    for name, size in (("mlp", 28), ("dcgan", 32)):  # linear layers, and convs with BatchNorm
+        images = data.load(size=size)
+        package = Trainer(images=images, **recipes.get(name)(seed=0))
         package.train(5)
-        hand = Trainer.from_recipe(name, images, seed=0)  # after: it seeds the generator again
+        hand = Trainer(images=images, **recipes.get(name)(seed=0))  # the same start
         for _ in range(5):
             real, _ = hand.batches.next()
             by_hand(hand.G, hand.D, hand.opt_g, hand.opt_d, real)
@@ -51,9 +51,9 @@ def test_the_package_step_is_the_hand_written_step_bit_for_bit(one_thread):
 def test_a_changed_hand_step_is_caught(one_thread):
     """The comparison can fail: the saturating G loss in the hand step gives other bits."""
     images = data.load()
-    package = Trainer.from_recipe("mlp", images, seed=0, loss=losses.BCE(saturating=True))
+    package = Trainer(images=images, **{**recipes.mlp(), "loss": losses.BCE(saturating=True)})
     package.train(2)
-    hand = Trainer.from_recipe("mlp", images, seed=0)
+    hand = Trainer(images=images, **recipes.mlp())
     for _ in range(2):
         by_hand(hand.G, hand.D, hand.opt_g, hand.opt_d, hand.batches.next()[0])
     assert not all(torch.equal(a, b) for a, b in zip(_weights(package), _weights(hand)))
@@ -83,3 +83,15 @@ def test_n_critic_steps_d_that_many_times_per_g_step(one_thread):
     batches = data.Batches(toy.ring_of_gaussians(128), 16, torch.Generator(), labels=False)
     train_step(G, D, opt_g, opt_d, batches, losses.WassersteinGP(), n_critic=5)
     assert counts == {"d": 5, "g": 1} and batches.pos == 5 * 16
+
+
+def test_only_the_last_critic_step_builds_a_generator_graph(one_thread):
+    """With several critic steps, the fakes of all but the last never reach the G step."""
+    torch.manual_seed(0)
+    G, D = toy.ToyGenerator(), toy.ToyDiscriminator()
+    opt_g, opt_d = (torch.optim.Adam(m.parameters()) for m in (G, D))
+    graphs = []
+    G.register_forward_hook(lambda m, i, out: graphs.append(out.requires_grad))
+    batches = data.Batches(toy.ring_of_gaussians(128), 16, torch.Generator(), labels=False)
+    train_step(G, D, opt_g, opt_d, batches, losses.WassersteinGP(), n_critic=4)
+    assert graphs == [False, False, False, True]

@@ -1,11 +1,14 @@
 """The tricks of chapter 09: spectral normalisation and dropout do what they claim and leave
-D a discriminator, and each named trick changes only what it names."""
+D a discriminator, and the EMA copy draws with statistics of its own."""
+
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from gan_helpers import losses, models, recipes
+from gan_helpers import models, recipes
 from gan_helpers.data import Images
 from gan_helpers.train import Trainer, ema_update, standing_statistics
 
@@ -19,7 +22,7 @@ DISCRIMINATORS = {
 
 
 def batch_for(D, n=8):
-    size = D.image_size
+    size = 28 if isinstance(D, models.MLPDiscriminator) else 32
     return torch.rand(n, 1, size, size) * 2 - 1
 
 
@@ -38,7 +41,7 @@ def test_spectral_norm_brings_every_largest_singular_value_to_one(name):
     D = DISCRIMINATORS[name]()
     before = [largest_singular_value(m) for m in weighted_layers(D)]
     assert any(abs(s - 1) > 0.3 for s in before)  # otherwise the test would prove nothing
-    recipes.with_spectral_norm(D)
+    models.with_spectral_norm(D)
     x = batch_for(D)
     for _ in range(30):  # each training-mode pass runs one power iteration
         D(x)
@@ -48,7 +51,7 @@ def test_spectral_norm_brings_every_largest_singular_value_to_one(name):
 
 def test_spectral_norm_holds_while_the_raw_weights_grow():
     torch.manual_seed(0)
-    D = recipes.with_spectral_norm(models.MLPDiscriminator())
+    D = models.with_spectral_norm(models.MLPDiscriminator())
     x = batch_for(D)
     first = D.net[1]
     with torch.no_grad():
@@ -64,7 +67,7 @@ def test_tricks_keep_d_a_discriminator(name, trick):
     torch.manual_seed(0)
     D = DISCRIMINATORS[name]()
     x = batch_for(D)
-    D = recipes.with_spectral_norm(D) if trick == "spectral norm" else recipes.with_dropout(D)
+    D = models.with_spectral_norm(D) if trick == "spectral norm" else models.with_dropout(D)
     for mode in (True, False):
         out = D.train(mode)(x)
         assert out.shape == (len(x),)
@@ -73,7 +76,7 @@ def test_tricks_keep_d_a_discriminator(name, trick):
 
 def test_dropout_changes_outputs_in_training_mode_only():
     torch.manual_seed(0)
-    D = recipes.with_dropout(models.DCGANDiscriminator(hidden=16), p=0.3)
+    D = models.with_dropout(models.DCGANDiscriminator(hidden=16), p=0.3)
     assert sum(isinstance(m, nn.Dropout) for m in D.modules()) == 3  # one per LeakyReLU
     x = batch_for(D)
     D.eval()
@@ -86,56 +89,53 @@ def test_dropout_keeps_the_weights_and_their_names():
     torch.manual_seed(0)
     plain = models.MLPDiscriminator()
     state = plain.state_dict()
-    D = recipes.with_dropout(models.MLPDiscriminator(), p=0.5)
+    D = models.with_dropout(models.MLPDiscriminator(), p=0.5)
     D.load_state_dict(state)  # the same keys and shapes
     x = batch_for(D)
     assert torch.equal(D.eval()(x), plain.eval()(x))  # eval mode: exactly the plain D
 
 
 def test_each_trick_changes_only_what_it_names():
-    images = Images(torch.rand(256, 1, 28, 28) * 2 - 1, torch.arange(256) % 10, "tiny")
-    build = lambda t: Trainer.from_recipe(
-        "dcgan", images, seed=0, change_d=t.change_d, **t.settings(100)
-    )
-    plain = build(recipes.TRICKS["plain"])
+    """benchmarks/tricks.py: a trick changes what it says and keeps the rest of the seed's
+    plain run: G's weights, the data order, the fixed noise, and D where it keeps D."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from tricks import TRICKS, build
+
+    images = Images(torch.rand(256, 1, 32, 32) * 2 - 1, torch.arange(256) % 10, "tiny")
+    plain = build("plain", 0, 100, images)
     expected = {
+        "plain": set(),
         "label smoothing": {"loss"},
         "instance noise": {"noise"},
-        "TTUR": {"lr_d"},
-        "EMA": {"ema"},
-        "R1": {"loss"},
-        "hinge + SN": {"loss", "D"},
-        "spectral norm": {"D"},
+        "TTUR": {"lr_g"},
         "dropout in D": {"D"},
-        "plain": set(),
+        "no BatchNorm in D": {"D"},
+        "spectral norm": {"D"},
+        "SN, setting C": {"D", "lr_g", "lr_d"},
+        "hinge + SN": {"loss", "D"},
+        "R1": {"loss", "D"},
+        "EMA": {"ema"},
     }
-    assert set(expected) == set(recipes.TRICKS)
-    for name, trick in recipes.TRICKS.items():
-        t = build(trick)
+    assert set(expected) == set(TRICKS)
+
+    def layers(D):  # every module, and every weight's shape
+        return [type(m).__name__ for m in D.modules()] + [p.shape for p in D.parameters()]
+
+    for name in TRICKS:
+        t = build(name, 0, 100, images)
         assert torch.equal(t.fixed_z, plain.fixed_z)
+        assert all(torch.equal(a, b) for a, b in zip(t.G.parameters(), plain.G.parameters()))
         changed = {k for k, v in t.settings.items() if plain.settings[k] != v}
         changed |= {"loss"} if t.loss != plain.loss else set()
-        layers = lambda d: [
-            (type(m).__name__, tuple(p.shape))
-            for m in d.modules()
-            for p in m.parameters(recurse=False)
-        ]
-        changed |= (
-            {"D"}
-            if (
-                layers(t.D) != layers(plain.D)
-                or len(list(t.D.modules())) != len(list(plain.D.modules()))
-            )
-            else set()
-        )
+        changed |= {"D"} if layers(t.D) != layers(plain.D) else set()
         assert changed == expected[name], name
         has = lambda kind, D=t.D: any(isinstance(m, kind) for m in D.modules())
         assert has(nn.Dropout) == (name == "dropout in D")
-        assert has(nn.BatchNorm2d) == (name not in ("spectral norm", "hinge + SN")), name
+        keeps_d = ("plain", "label smoothing", "instance noise", "TTUR", "dropout in D", "EMA")
+        assert has(nn.BatchNorm2d) == (name in keeps_d), name
         sn = any("parametrizations" in k for k in t.D.state_dict())
-        assert sn == (name in ("spectral norm", "hinge + SN")), name
-    assert recipes.TRICKS["instance noise"].settings(700)["noise"].steps == 700
-    assert isinstance(build(recipes.TRICKS["hinge + SN"]).loss, losses.Hinge)
+        assert sn == (name in ("spectral norm", "SN, setting C", "hinge + SN")), name
+    assert build("instance noise", 0, 700, images).noise.steps == 700
 
 
 class _NormedG(nn.Module):
@@ -168,8 +168,8 @@ def test_standing_statistics_are_the_generators_own_batch_statistics():
 def test_the_ema_generator_samples_with_statistics_for_its_own_weights(tmp_path):
     """The averaged weights differ from the live ones, so the live BatchNorm statistics do
     not fit them; what is sampled and what is saved carry statistics measured for G_ema."""
-    images = Images(torch.rand(64, 1, 28, 28) * 2 - 1, torch.zeros(64, dtype=torch.long), "noise")
-    t = Trainer.from_recipe("dcgan", images, seed=0, ema=0.5, batch_size=16)
+    images = Images(torch.rand(64, 1, 32, 32) * 2 - 1, torch.zeros(64, dtype=torch.long), "noise")
+    t = Trainer(images=images, **{**recipes.dcgan(seed=0), "ema": 0.5, "batch_size": 16})
     t.train(3, checkpoint=tmp_path / "c.pt")
     expected = [b.clone() for b in t.G_ema.buffers()]
     standing_statistics(t.G_ema)

@@ -15,7 +15,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from gan_helpers.env import GanError, Parser, run_command
+from gan_helpers.__main__ import Parser, run_command
+from gan_helpers.env import GanError
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"

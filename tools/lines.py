@@ -1,19 +1,24 @@
 """Count the lines of gan_helpers: each module's physical lines and its code lines (no blank
 lines, comments or docstrings), the core that the package's docstring names first, and the
-whole package.
+whole package. With --check (in .ci/run), also hold the package to its shape: a docstring
+that names every module, the core first; no function of the core past 120 lines;
+and the package and its core within their sizes.
 
-    python tools/lines.py
+    python tools/lines.py [--check]
 """
 
 import ast
 import io
 import re
+import sys
 import tokenize
 from pathlib import Path
 
 import gan_helpers
 
 PACKAGE = Path(gan_helpers.__file__).parent
+LIMITS = {"core": 1300, "package": 3000}  # physical lines
+LONGEST = 120  # lines of one function of the core (a class is as long as its state needs)
 
 
 def core() -> list:
@@ -37,7 +42,29 @@ def code_lines(source: str) -> int:
     return len(code - docs)
 
 
-def main() -> None:
+def problems(counts: dict) -> list:
+    """What breaks the package's shape; empty when it holds."""
+    found = []
+    named = re.findall(r"^(\w+)\s{2,}", gan_helpers.__doc__, re.M)
+    if sorted(named) != sorted(m for m in counts if m != "__init__"):
+        found.append(f"the package docstring names {sorted(named)}, not every module once")
+    for module in core():
+        for node in ast.walk(ast.parse((PACKAGE / f"{module}.py").read_text())):
+            if isinstance(node, ast.FunctionDef):
+                n = node.end_lineno - node.lineno + 1
+                if n > LONGEST:
+                    found.append(f"{module}.{node.name} runs {n} lines, past {LONGEST}")
+    sizes = {
+        "core": sum(counts[m][0] for m in core()),
+        "package": sum(c[0] for c in counts.values()),
+    }
+    for part, limit in LIMITS.items():
+        if sizes[part] > limit:
+            found.append(f"the {part} holds {sizes[part]} lines, past {limit}")
+    return found
+
+
+def main() -> int:
     counts = {}
     for path in sorted(PACKAGE.glob("*.py")):
         source = path.read_text()
@@ -50,7 +77,12 @@ def main() -> None:
     for name, lines, code in rows:
         print(f"{name:<12}{lines:>7}{code:>7}")
     print(f"{len(counts)} modules; core: {', '.join(names)}")
+    if "--check" in sys.argv:
+        for problem in problems(counts):
+            print(f"error: {problem}", file=sys.stderr)
+        return 1 if problems(counts) else 0
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from gan_helpers.env import Parser, run_command
+from gan_helpers.__main__ import Parser, run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -15,16 +15,17 @@ from pathlib import Path
 
 import torch
 
-from gan_helpers import checkpoint, data, recipes
+from gan_helpers import checkpoint, recipes
+from gan_helpers.__main__ import Parser, run_command
 from gan_helpers.__main__ import main as cli
-from gan_helpers.env import GanError, Parser, repo_root, run_command
+from gan_helpers.env import GanError, repo_root
 
 SHIPPED = ("dcgan", "cgan", "infogan")
 
 
 def ship(args) -> int:
     out = args.out or repo_root() / "runs" / f"ship-{args.model}"
-    steps = recipes.get(args.model).steps
+    steps = recipes.STEPS[args.model]
     argv = ["train", args.model, "--out", str(out), "--steps", str(steps), "--seed", "0"]
     if (out / "checkpoint.pt").exists():
         argv.append("--resume")  # an interrupted run goes on; resuming repeats bit for bit
@@ -32,15 +33,15 @@ def ship(args) -> int:
         raise GanError("Training failed (see the message above), so nothing was shipped.")
     state = checkpoint.load(out / "checkpoint.pt", model=args.model)
     threads = os.environ.get("OMP_NUM_THREADS")
-    G, _ = recipes.get(args.model).build()
+    G = recipes.get(args.model)()["G"]
     provenance = {
         "command": (f"OMP_NUM_THREADS={threads} " if threads else "")
         + f"python tools/ship.py {args.model}",
         "trains": "python -m gan_helpers " + " ".join(argv),
-        "data": data.load().name,
+        "data": state["settings"]["data"],
         "steps": state["step"],
-        "images_seen": state["history"]["images"],
-        "train_seconds": round(state["history"]["seconds"], 1),
+        "images_seen": state["images_seen"],
+        "train_seconds": round(state["seconds"], 1),
         "settings": state["settings"],
         "architecture": f"{type(G).__name__}, {sum(p.numel() for p in G.parameters()):,} "
         f"parameters",
@@ -48,17 +49,8 @@ def ship(args) -> int:
         "date": datetime.now(timezone.utc).date().isoformat(),
     }
     weights = state["G_ema"] if state["G_ema"] is not None else state["G"]
-    path = checkpoint.shipped(args.model)
-    checkpoint.save(
-        {
-            "model": args.model,
-            "G": weights,
-            "z_dim": state["z_dim"],
-            "conditional": state["conditional"],
-            "provenance": provenance,
-        },
-        path,
-    )
+    path = checkpoint.WEIGHTS / f"{args.model}_generator.pt"
+    checkpoint.save({"model": args.model, "G": weights, "provenance": provenance}, path)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): {provenance}")
     return 0
 

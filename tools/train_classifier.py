@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gan_helpers import data, files
-from gan_helpers.env import Parser, run_command
+from gan_helpers import checkpoint, data
+from gan_helpers.__main__ import Parser, run_command
 from gan_helpers.metrics import FORMAT, WEIGHTS, MnistClassifier
 
 
@@ -63,8 +63,7 @@ def main(args) -> int:
     net = train(train_set, steps=args.steps, seed=args.seed)
     acc = accuracy(net, held_out)
     command = " ".join(["python tools/train_classifier.py", *sys.argv[1:]])
-    files.write(
-        args.out,
+    checkpoint.save(  # atomic; the classifier's own format mark replaces the checkpoints'
         {
             "format": FORMAT,
             "state_dict": net.state_dict(),
@@ -75,6 +74,7 @@ def main(args) -> int:
             "steps": args.steps,
             "seed": args.seed,
         },
+        args.out,
     )
     print(
         f"held-out accuracy {acc:.2%} on {held_out.name}; wrote {args.out} in "
