@@ -93,7 +93,10 @@ def parser() -> Parser:
     t.add_argument("--lr", type=_rate, help="learning rate of G and D (default: per model)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    t.add_argument("--dataset", default="mnist", help="mnist or fashion-mnist")
+    t.add_argument(
+        "--dataset", default="mnist", help="mnist, fashion-mnist, cifar10 or folder:PATH"
+    )
+    t.add_argument("--size", type=_count, help="image side for dcgan64: 32 or 64 (default 64)")
     t.add_argument("--data-root", type=Path, help="default: $GAN_DATA_ROOT or data/")
     t.add_argument(
         "--checkpoint-every",
@@ -131,9 +134,24 @@ def train(args) -> int:
     recipe, device = recipes.get(args.model), resolve_device(args.device)
     ckpt = args.out / "checkpoint.pt"
     _check_out(args.out, ckpt, args.model, args.resume)
-    images = data.load(args.dataset, args.data_root, device, size=recipes.SIZE[args.model])
+    size = args.size or recipes.SIZE[args.model]
+    if args.model not in recipes.SIZED and size != recipes.SIZE[args.model]:
+        raise GanError(
+            f"{args.model} draws {recipes.SIZE[args.model]}x{recipes.SIZE[args.model]} images; "
+            f"drop --size, or train dcgan64, which takes any size."
+        )
+    if args.model in recipes.SIZED and size not in (16, 32, 64, 128):
+        raise GanError(f"--size must be 16, 32, 64 or 128 for {args.model}, not {size}.")
+    images = data.load(args.dataset, args.data_root, device, size=size)
+    channels = images.x.shape[1]
+    shape = {"size": size, "channels": channels} if args.model in recipes.SIZED else {}
+    if not shape and channels != 1:
+        raise GanError(
+            f"{args.model} draws greyscale digits and {args.dataset} is in colour; train "
+            f"dcgan64 on it."
+        )
     total = args.steps or recipes.STEPS[args.model]
-    settings = {**recipe(seed=args.seed), "images": images, "device": device}
+    settings = {**recipe(seed=args.seed, **shape), "images": images, "device": device}
     for key, value in (("batch_size", args.batch_size), ("lr_g", args.lr), ("lr_d", args.lr)):
         settings[key] = settings[key] if value is None else value
     trainer = Trainer(**settings)

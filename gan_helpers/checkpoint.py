@@ -143,8 +143,8 @@ def load_generator(path_or_name="dcgan", device="cpu"):
             f"({', '.join(recipes.RECIPES)}); build its generator yourself and load "
             f"state['G'] into it."
         )
-    G = recipes.get(model)()["G"]
     weights = state.get("G_ema") or state.get("G")  # a run's samples come from its EMA copy
+    G = recipes.get(model)(**_shape_of(model, weights))["G"]
     try:
         G.load_state_dict(weights)
     except (RuntimeError, TypeError, AttributeError):
@@ -155,3 +155,13 @@ def load_generator(path_or_name="dcgan", device="cpu"):
         ) from None
     G.provenance = provenance
     return G.to(device).eval().requires_grad_(False)
+
+
+def _shape_of(model: str, weights) -> dict:
+    """The `size` and `channels` a sized recipe's generator was built with, read off its
+    weights: the last transposed convolution's outputs, and one doubling per convolution."""
+    if model not in recipes.SIZED or not isinstance(weights, dict):
+        return {}
+    convs = [k for k in weights if k.startswith("net.") and k.endswith(".weight")]
+    convs = [k for k in convs if weights[k].dim() == 4]
+    return {"channels": weights[convs[-1]].shape[1], "size": 2 ** (len(convs) + 1)}

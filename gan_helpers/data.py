@@ -1,32 +1,38 @@
-"""MNIST and Fashion-MNIST as one normalised tensor on the training device, and batches drawn
-by a random permutation on that device.
+"""The data as one tensor on the training device, and batches drawn by a random permutation
+on that device.
 
-The images are read once from the official IDX files and scaled once to [-1, 1], the Tanh
-range of every generator; the source posts decode and transform every image on every step.
-The held-out digits, against which every sample is judged, are a fixed 2,000 of the test
-split: the generators never train on them and the course's judge was never trained on them.
+MNIST and Fashion-MNIST are read once from the official IDX files and scaled once to
+[-1, 1], the Tanh range of every generator; the source posts decode and transform every
+image on every step. Their held-out digits, against which samples are judged, are a fixed
+2,000 of the test split, on which neither the generators nor the course's judge trained.
+Colour images (CIFAR-10, or a folder of your own) are resized and centre-cropped once and
+kept as uint8, four times smaller than floats; each batch is scaled to [-1, 1] as it is drawn.
 """
 
 import gzip
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torchvision import datasets
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
-from .env import GanError, data_root, resolve_device
+from .env import DRIVE, GanError, data_root, resolve_device
 
 DATASETS = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST}
+COLOUR = "cifar10, or folder:PATH for a folder of images"
 HELD_OUT = 2000  # test digits kept out of every training set, and out of the judge's
+PICTURES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 @dataclass
 class Images:
     """A whole data set on one device."""
 
-    x: torch.Tensor  # (N, C, H, W) float32 in [-1, 1]; (N, 2) points for the toy
+    x: torch.Tensor  # (N, C, H, W): float32 in [-1, 1], or uint8 for colour; (N, 2) for the toy
     y: torch.Tensor  # (N,) int64 class labels
     name: str  # e.g. "mnist (train, 60000 images)"
 
@@ -34,14 +40,19 @@ class Images:
         return len(self.x)
 
 
-def load(name="mnist", root=None, device="cpu", split="train", size=28) -> Images:
-    """The `split` ("train" or "held-out") of a data set, as Images on `device`, each image
-    padded with background to `size` x `size` (28: as drawn; 32 for the 32x32 models).
+def load(name="mnist", root=None, device="cpu", split="train", size=None) -> Images:
+    """The `split` ("train" or "held-out") of a data set, as Images on `device`.
 
-    "held-out" is a fixed 2,000 of the 10k test split. "train" is the 60k training split
-    when its files are there; offline, with only the test split, it is the other 8,000."""
+    MNIST and Fashion-MNIST: each digit padded with background to `size` x `size` (28, the
+    default, as drawn; 32 for the 32x32 models). "held-out" is a fixed 2,000 of the 10k test
+    split; "train" is the 60k training split when its files are there, and offline, with
+    only the test split, the other 8,000. Colour: "cifar10" (its test split is held out) or
+    "folder:PATH" (a fixed tenth held out), resized and cropped to `size` (default 32)."""
     if split not in ("train", "held-out"):
         raise GanError(f"Unknown split {split!r}; choose 'train' or 'held-out'.")
+    if name == "cifar10" or name.startswith("folder:"):
+        return _colour(name, root, resolve_device(device), split, size or 32)
+    size = size or 28
     if size < 28:
         raise GanError(f"size must be 28 or more, not {size}: digits are padded, never cut.")
     x, y, where = read(name, root, split)
@@ -55,7 +66,8 @@ def read(name="mnist", root=None, split="train") -> tuple[torch.Tensor, torch.Te
     """The split's images as the files hold them, (N, 28, 28) uint8, their labels, and where
     they come from. Missing files are downloaded by torchvision where there is internet."""
     if name not in DATASETS:
-        raise GanError(f"Unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}.")
+        choices = ", ".join(DATASETS)
+        raise GanError(f"Unknown dataset {name!r}; choose one of: {choices}, {COLOUR}.")
     cls, root = DATASETS[name], data_root(root)
     if root.exists() and not root.is_dir():
         raise GanError(f"The data root {root} is a file, not a folder; pass a folder.")
@@ -121,8 +133,89 @@ def _unpack(gz: Path) -> None:
     part.replace(gz.with_suffix(""))
 
 
+def _colour(name, root, device, split, size) -> Images:
+    """CIFAR-10 or a folder of images as uint8 (N, C, size, size): on `device` when they
+    take less than a quarter of its free memory, else on the CPU, batches moved as drawn."""
+    if name == "cifar10":
+        root = data_root(root)
+        try:  # torchvision reads its files, or downloads them where there is internet
+            ds = datasets.CIFAR10(str(root), train=split == "train", download=True)
+        except Exception as e:
+            raise GanError(
+                f"No cifar10 data in {root} and it could not be downloaded ({type(e).__name__}); "
+                f"go online once, or train on a folder of your own images (folder:PATH)."
+            ) from None
+        x = _fit(torch.from_numpy(ds.data).permute(0, 3, 1, 2), size)
+        y, where = torch.tensor(ds.targets), f"{split}, {len(ds.data)} images"
+    else:
+        x, y, where = _folder(name.removeprefix("folder:"), split, size)
+    if device.type == "cuda" and x.numel() > torch.cuda.mem_get_info(device)[0] // 4:
+        device, where = torch.device("cpu"), where + ", kept on the CPU: too large for the GPU"
+    return Images(x.to(device), y.to(device), f"{name} ({where}, {size}x{size})")
+
+
+def _folder(path, split, size):
+    """Every picture under `path` (in class sub-folders, as torchvision's ImageFolder reads
+    them, or flat), resized and cropped; a fixed tenth is held out."""
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(path).expanduser()
+    if folder.is_relative_to(DRIVE) and "google.colab" in sys.modules:
+        local = Path("/content/gan-data") / folder.name  # Drive reads many small files slowly
+        if not local.is_dir():
+            print(f"copying {folder} from Google Drive to the runtime's disk, once ...")
+            shutil.copytree(folder, local)
+        folder = local
+    if not folder.is_dir():
+        raise GanError(f"There is no folder {folder}; check the path after folder:.")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in PICTURES)
+    if not files:
+        raise GanError(
+            f"{folder} holds no pictures ({', '.join(PICTURES)}); put yours there, in one "
+            f"folder or in one sub-folder per class."
+        )
+    classes = sorted({p.parent for p in files})
+    fitted = []
+    for p in files:
+        try:
+            with Image.open(p) as picture:
+                fitted.append(_fit(_to_tensor(picture), size))
+        except (UnidentifiedImageError, OSError) as e:
+            raise GanError(
+                f"{p} could not be read as a picture ({type(e).__name__}); remove or replace it."
+            ) from None
+    colour = max(t.shape[1] for t in fitted)  # greyscale stays 1 channel unless any has colour
+    x = torch.cat([t.expand(-1, colour, -1, -1) for t in fitted])
+    y = torch.tensor([classes.index(p.parent) for p in files])
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    cut = max(1, len(x) // 10)
+    keep = order[:cut] if split == "held-out" else order[cut:]
+    return x[keep], y[keep], f"{split}, {len(keep)} of {len(x)} pictures"
+
+
+def _to_tensor(picture) -> torch.Tensor:
+    """A PIL picture as a (1, C, H, W) uint8 tensor: C = 1 for greyscale, else 3."""
+    picture = picture.convert("L" if picture.mode in ("1", "L", "I", "I;16") else "RGB")
+    data = torch.frombuffer(bytearray(picture.tobytes()), dtype=torch.uint8)
+    return data.view(picture.height, picture.width, -1).permute(2, 0, 1)[None]
+
+
+def _fit(x: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, C, H, W) uint8: the shorter side resized to `size` (antialiased), then the centre
+    cropped to size x size."""
+    h, w = x.shape[-2:]
+    if (h, w) != (size, size):
+        scale = size / min(h, w)
+        shape = (max(size, round(h * scale)), max(size, round(w * scale)))
+        x = F.interpolate(x.float(), shape, mode="bilinear", antialias=True, align_corners=False)
+        top, left = (shape[0] - size) // 2, (shape[1] - size) // 2
+        x = x[..., top : top + size, left : left + size].round().clamp(0, 255).to(torch.uint8)
+    return x
+
+
 class Batches:
-    """Random full batches by permutation on the data's device, in a reproducible order.
+    """Random full batches by permutation, in a reproducible order, on `device` (the data's,
+    by default); uint8 images are scaled to [-1, 1] as each batch is drawn.
 
     Each pass draws a new permutation and serves full batches only: BatchNorm's statistics
     would differ on a short last batch. With `labels=False` the labels come back as None.
@@ -139,7 +232,7 @@ class Batches:
         self.perm, self.pos = None, 0
 
     def next(self):
-        """The next (images, labels) batch."""
+        """The next (images, labels) batch, on the generator's device."""
         if self.perm is None or self.pos + self.batch_size > len(self.perm):
             self.perm = torch.randperm(
                 len(self.x), generator=self.generator, device=self.generator.device
@@ -147,7 +240,10 @@ class Batches:
             self.pos = 0
         idx = self.perm[self.pos : self.pos + self.batch_size]
         self.pos += self.batch_size
-        return self.x[idx], self.y[idx] if self.labels else None
+        x, y = (t[idx.to(t.device)].to(idx.device, non_blocking=True) for t in (self.x, self.y))
+        if x.dtype == torch.uint8:
+            x = x.float() / 127.5 - 1
+        return x, y if self.labels else None
 
     def state_dict(self) -> dict:
         return {"perm": None if self.perm is None else self.perm.cpu(), "pos": self.pos}

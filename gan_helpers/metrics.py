@@ -274,3 +274,58 @@ def report(source, name="", n=None, seed=0) -> dict:
     print(describe(r, name))
     print("    digits 0-9:", " ".join(f"{p:4.0%}" for p in r["histogram"]))
     return r
+
+
+# --- colour images: FID and KID on Inception's features (chapter 10) -----------------------
+
+
+def inception(weights=None) -> nn.Module:
+    """torchvision's Inception v3 with its ImageNet weights, downloaded once (about 100 MB),
+    giving the 2,048 numbers before its classifier; `weights`, a state_dict file for the
+    same network without its auxiliary head, replaces the download. Its FIDs compare runs of
+    this course with each other, not with published FIDs, which use TensorFlow's Inception."""
+    key = ("inception", str(weights))
+    if key not in _cache:
+        from torchvision.models import Inception_V3_Weights, inception_v3
+
+        try:
+            if weights is None:
+                net = inception_v3(weights=Inception_V3_Weights.IMAGENET1K_V1)
+            else:
+                net = inception_v3(weights=None, aux_logits=False, init_weights=False)
+                net.transform_input = (
+                    True  # as with the ImageNet weights: inputs ImageNet-normalised
+                )
+                net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        except Exception as e:  # offline: URLError; a bad file: many kinds
+            raise GanError(
+                f"Inception v3's weights could not be had ({type(e).__name__}), so FID and KID on "
+                f"colour images cannot be computed here; they are downloaded once, online."
+            ) from None
+        net.fc = nn.Identity()
+        _cache[key] = net.eval().requires_grad_(False)
+    return _cache[key]
+
+
+@torch.no_grad()
+def inception_features(images, weights=None, device="cpu", batch=100) -> torch.Tensor:
+    """(N, 2048) float64 features of (N, C, H, W) images in [-1, 1] (or uint8), resized to
+    299x299 and normalised as ImageNet's were; greyscale is repeated into three channels."""
+    net = inception(weights).to(device)
+    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
+    out = []
+    for x in images.split(batch):
+        x = x.to(device)
+        x = x.float() / 255 if x.dtype == torch.uint8 else (x.float() + 1) / 2
+        x = nn.functional.interpolate(x.expand(-1, 3, -1, -1), (299, 299), mode="bilinear")
+        out.append(net((x - mean) / std).double().cpu())
+    return torch.cat(out)
+
+
+def fid_kid(samples, real, weights=None, device="cpu") -> dict:
+    """FID and KID between `samples` and `real` images on Inception's features, at the
+    smaller of their two counts; KID is unbiased at any n, FID is not (chapter 10 shows it)."""
+    n = min(len(samples), len(real))
+    fake, ref = (inception_features(x[:n], weights, device) for x in (samples, real))
+    return {"fid": fid(fake, ref), "kid": kid(fake, ref), "n": n}

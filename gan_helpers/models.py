@@ -206,25 +206,27 @@ class DeconvGenerator(nn.Module):
         return self.net(z.view(-1, 1, 6, 6))
 
 
-# --- Posts 002 / 003: DCGAN at 32x32 ---------------------------------------------------
+# --- Posts 002 / 003: DCGAN at 32x32 (and at 64x64, in colour, for chapter 10) ------------
 
 class DCGANGenerator(nn.Module):
     """Post 002: transposed convs z -> 4h (4x4) -> 2h (8x8) -> h (16x16) -> 1 (32x32),
     BatchNorm + ReLU, Tanh. Fix: MNIST is padded to 32x32 (the post fed 28x28, which fails
-    on shapes), so the post's layers stay as written; the judge crops samples back to 28x28."""
+    on shapes), so the post's layers stay as written; the judge crops samples back to 28x28.
+    `size` 64 adds one doubling, z -> 8h (4x4) -> ... -> 64x64: the PyTorch DCGAN tutorial's
+    generator at h = 64; `channels` 3 draws colour."""
 
-    def __init__(self, z_dim=64, hidden=128, extra_inputs=0):
+    def __init__(self, z_dim=64, hidden=128, extra_inputs=0, channels=1, size=32):
         super().__init__()
         self.z_dim = z_dim
-        h = hidden
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(z_dim + extra_inputs, 4 * h, 4, 1, 0, bias=False),
-            nn.BatchNorm2d(4 * h), nn.ReLU(),                                # (B, 4h, 4, 4)
-            nn.ConvTranspose2d(4 * h, 2 * h, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(2 * h), nn.ReLU(),                                # (B, 2h, 8, 8)
-            nn.ConvTranspose2d(2 * h, h, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(h), nn.ReLU(),                                    # (B, h, 16, 16)
-            nn.ConvTranspose2d(h, 1, 4, 2, 1, bias=False), nn.Tanh())        # (B, 1, 32, 32)
+        c = hidden * size // 8                                  # 4h at 32x32, 8h at 64x64
+        layers = [nn.ConvTranspose2d(z_dim + extra_inputs, c, 4, 1, 0, bias=False),
+                  nn.BatchNorm2d(c), nn.ReLU()]                 # (B, c, 4, 4)
+        while c > hidden:                                       # each doubles the side, halves c
+            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(c // 2), nn.ReLU()]       # ... (B, h, S/2, S/2)
+            c //= 2
+        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]  # (B, C, S, S)
+        self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
 
     def forward(self, z):
@@ -234,25 +236,26 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """Post 002: stride-2 convs 32 -> 16 -> 8 -> 4 with BatchNorm and LeakyReLU(0.2), then
     a 4x4 conv to one score. Fix: a logit. `norm=False` drops BatchNorm, which couples the
-    samples of a batch: the critic of WGAN-GP and the discriminator of SN-GAN."""
+    samples of a batch: the critic of WGAN-GP and the discriminator of SN-GAN. `size` and
+    `channels` mirror the generator's."""
 
-    def __init__(self, hidden=128, norm=True):
+    def __init__(self, hidden=128, norm=True, channels=1, size=32):
         super().__init__()
-        h = hidden
 
         def block(c_in, c_out):
             bn = [nn.BatchNorm2d(c_out)] if norm else []
             return [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not norm), *bn, nn.LeakyReLU(0.2)]
 
-        self.features = nn.Sequential(
-            nn.Conv2d(1, h, 4, 2, 1), nn.LeakyReLU(0.2),    # (B, h, 16, 16)
-            *block(h, 2 * h),                               # (B, 2h, 8, 8)
-            *block(2 * h, 4 * h))                           # (B, 4h, 4, 4)
-        self.head = nn.Conv2d(4 * h, 1, 4, 1, 0)            # (B, 1, 1, 1)
+        layers, c = [nn.Conv2d(channels, hidden, 4, 2, 1), nn.LeakyReLU(0.2)], hidden  # S/2
+        while c < hidden * size // 8:                           # each halves the side, doubles c
+            layers += block(c, 2 * c)                           # ... (B, 4h, 4, 4) at 32x32
+            c *= 2
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Conv2d(c, 1, 4, 1, 0)                    # (B, 1, 1, 1)
         self.apply(dcgan_init)
 
     def forward(self, x):
-        return self.head(self.features(x)).flatten()        # (B,)
+        return self.head(self.features(x)).flatten()            # (B,)
 
 
 # --- Post 003's suggestion: a conditional GAN ------------------------------------------

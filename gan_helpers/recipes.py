@@ -125,6 +125,19 @@ def infogan(seed=0) -> dict:
     )
 
 
+def dcgan64(seed=0, size=64, channels=3) -> dict:
+    """Chapter 10, the PyTorch DCGAN tutorial's pair for colour images (ngf = ndf = 64,
+    z = 100, Adam 2e-4 with betas (0.5, 0.999), batch 128), with the course's fixes: D
+    returns a logit, and samples are drawn in evaluation mode. `size` 32 or 64 (a CPU's
+    chapter uses 32), `channels` 3, or 1 for greyscale pictures."""
+    torch.manual_seed(seed)
+    G = models.DCGANGenerator(z_dim=100, hidden=64, channels=channels, size=size)
+    D = models.DCGANDiscriminator(hidden=64, channels=channels, size=size)
+    return dict(
+        G=G, D=D, loss=losses.BCE(), batch_size=128, lr_g=2e-4, lr_d=2e-4, seed=seed, name="dcgan64"
+    )
+
+
 RECIPES = {
     "mlp": mlp,
     "mlp-bn": mlp_bn,
@@ -134,6 +147,7 @@ RECIPES = {
     "wgan-gp": wgan_gp,
     "cgan": cgan,
     "infogan": infogan,
+    "dcgan64": dcgan64,
 }
 # each name's full budget (its chapter's, and the command line's default --steps), and the
 # side its images have: the 32x32 models read digits padded with background
@@ -146,8 +160,10 @@ STEPS = {
     "wgan-gp": 250,
     "cgan": 1000,
     "infogan": 2000,
+    "dcgan64": 8000,  # the tutorial's 5 epochs of CelebA at batch 128, about 7,900 steps
 }
-SIZE = {name: 28 if name.startswith("mlp") else 32 for name in RECIPES}
+SIZE = {name: 28 if name.startswith("mlp") else 64 if name == "dcgan64" else 32 for name in RECIPES}
+SIZED = ("dcgan64",)  # the recipes that take `size` and `channels`: any data, any size
 
 
 def get(name: str):

@@ -69,10 +69,8 @@ class Trainer:
             lr_g=lr_g, lr_d=lr_d, betas=list(betas), n_critic=n_critic, ema=ema,
             noise=None if noise is None else [noise.sigma, noise.steps],
         )  # fmt: skip
-        if images.x.device != self.device:
-            images = Images(images.x.to(self.device), images.y.to(self.device), images.name)
         torch.manual_seed(seed)  # the noise, the penalties' mixing weights, dropout
-        order = torch.Generator(self.device).manual_seed(seed)
+        order = torch.Generator(self.device).manual_seed(seed)  # batches arrive on its device
         self.batches = Batches(images, batch_size, order, labels=is_conditional(G))
         fixed = torch.Generator().manual_seed(seed)  # on the CPU: the same on every device
         self.fixed_z = torch.randn(n_fixed, G.z_dim, generator=fixed).to(self.device)
