@@ -8,7 +8,7 @@ import argparse
 import math
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -132,6 +132,8 @@ def parser() -> Parser:
 
 def train(args) -> int:
     recipe, device = recipes.get(args.model), resolve_device(args.device)
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1:  # started by torchrun: one process per rank
+        device = _join_processes(device)
     ckpt = args.out / "checkpoint.pt"
     _check_out(args.out, ckpt, args.model, args.resume)
     size = args.size or recipes.SIZE[args.model]
@@ -157,20 +159,23 @@ def train(args) -> int:
     trainer = Trainer(**settings)
     options = [k for k in speed.OPTIONS if getattr(args, k)]
     speed.apply(trainer, options)
-    with _lock(args.out):
-        _check_out(args.out, ckpt, args.model, args.resume)  # a run that started meanwhile
+    say = print if trainer.rank == 0 else lambda *a, **k: None  # one process speaks for all
+    with _lock(args.out) if trainer.rank == 0 else nullcontext():
+        if trainer.rank == 0:
+            _check_out(args.out, ckpt, args.model, args.resume)  # a run that started meanwhile
         if args.resume:
             changed = trainer.resume(ckpt, accept_changes=True)
             if changed:
                 notes = (f"{k} {now} (was {was})" for k, (was, now) in changed.items())
-                print("note: going on with " + ", ".join(notes))
-        print(
-            f"{args.model} on {images.name}, {device}; step {trainer.step} of {total}"
+                say("note: going on with " + ", ".join(notes))
+        processes = f" x {trainer.world} processes" if trainer.world > 1 else ""
+        say(
+            f"{args.model} on {images.name}, {device}{processes}; step {trainer.step} of {total}"
             + (f"; speed options: {', '.join(options)}" if options else ""),
             flush=True,
         )
         if trainer.step >= total:
-            print(f"{ckpt} already holds all {total} steps: nothing left to do.")
+            say(f"{ckpt} already holds all {total} steps: nothing left to do.")
             return 0
         try:
             trainer.train(
@@ -181,18 +186,36 @@ def train(args) -> int:
             )
         except Interrupted as e:
             held = f"holds step {trainer.saved[1]}" if trainer.saved else "was not written"
-            print(
+            say(
                 f"interrupted by {e.signal.name} at step {trainer.step}: {ckpt} {held}; run the "
                 f"same command with --resume to go on.",
                 file=sys.stderr,
             )
             return 128 + e.signal
+    if trainer.rank > 0:
+        return 0
     viz.grid_pixels(trainer.sample(z=trainer.fixed_z), scale=2).save(args.out / "samples.png")
     print(
         f"done: {trainer.step} steps in {trainer.seconds:.1f} s "
         f"({trainer.images_seen / max(trainer.seconds, 1e-9):.0f} img/s)"
     )
     return 0
+
+
+def _join_processes(device) -> torch.device:
+    """Join the processes torchrun started (NCCL between GPUs, gloo between CPU processes);
+    each takes its own GPU. Left when the process ends."""
+    import atexit
+
+    import torch.distributed as dist
+
+    cuda = device.type == "cuda"
+    dist.init_process_group("nccl" if cuda else "gloo")
+    atexit.register(dist.destroy_process_group)
+    if cuda:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    return device
 
 
 def _check_out(out: Path, ckpt: Path, model: str, resume: bool) -> None:

@@ -214,21 +214,27 @@ def _fit(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class Batches:
-    """Random full batches by permutation, in a reproducible order, on `device` (the data's,
-    by default); uint8 images are scaled to [-1, 1] as each batch is drawn.
+    """Random full batches by permutation, in a reproducible order, on the generator's device;
+    uint8 images are scaled to [-1, 1] as each batch is drawn. Under torchrun, process
+    `rank` of `world` takes its slice of every batch: the same order, disjoint images.
 
     Each pass draws a new permutation and serves full batches only: BatchNorm's statistics
     would differ on a short last batch. With `labels=False` the labels come back as None.
     """
 
-    def __init__(self, images: Images, batch_size: int, generator: torch.Generator, labels=True):
+    def __init__(self, images: Images, batch_size: int, generator, labels=True, rank=0, world=1):
         if batch_size > len(images):
             raise GanError(
                 f"The batch size {batch_size} is larger than the {len(images)} images of "
                 f"{images.name}; use a smaller batch size."
             )
+        if batch_size % world:
+            raise GanError(
+                f"The batch size {batch_size} does not split evenly over {world} processes; "
+                f"use a multiple of {world}."
+            )
         self.x, self.y, self.batch_size, self.generator = images.x, images.y, batch_size, generator
-        self.labels = labels
+        self.labels, self.rank, self.world = labels, rank, world
         self.perm, self.pos = None, 0
 
     def next(self):
@@ -238,7 +244,8 @@ class Batches:
                 len(self.x), generator=self.generator, device=self.generator.device
             )
             self.pos = 0
-        idx = self.perm[self.pos : self.pos + self.batch_size]
+        part = self.batch_size // self.world  # every process its own slice of one batch
+        idx = self.perm[self.pos + self.rank * part : self.pos + (self.rank + 1) * part]
         self.pos += self.batch_size
         x, y = (t[idx.to(t.device)].to(idx.device, non_blocking=True) for t in (self.x, self.y))
         if x.dtype == torch.uint8:

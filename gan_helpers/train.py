@@ -6,6 +6,7 @@ the one step of step.py. `Trainer.train` is the loop itself, in view:
 """
 
 import copy
+import inspect
 import math
 import signal
 import threading
@@ -14,6 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
@@ -60,6 +64,11 @@ class Trainer:
             )
         self.device = resolve_device(device) if device is not None else images.x.device
         self.G, self.D = G.to(self.device), D.to(self.device)
+        self.rank, self.world = 0, 1
+        if dist.is_initialized():  # under torchrun: one process per GPU, or several CPU ones
+            self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        if self.world > 1 and self.device.type == "cuda":  # batch statistics over every process
+            self.G, self.D = (nn.SyncBatchNorm.convert_sync_batchnorm(m) for m in (self.G, self.D))
         self.loss = loss if loss is not None else BCE()
         self.name, self.n_critic, self.noise, self.ema = name, n_critic, noise, ema
         self.opt_g, self.opt_d = _adam(self.G, lr_g, betas), _adam(self.D, lr_d, betas)
@@ -69,16 +78,19 @@ class Trainer:
             lr_g=lr_g, lr_d=lr_d, betas=list(betas), n_critic=n_critic, ema=ema,
             noise=None if noise is None else [noise.sigma, noise.steps],
         )  # fmt: skip
-        torch.manual_seed(seed)  # the noise, the penalties' mixing weights, dropout
+        torch.manual_seed(seed + self.rank)  # the noise, the penalties' mixing weights, dropout
         order = torch.Generator(self.device).manual_seed(seed)  # batches arrive on its device
-        self.batches = Batches(images, batch_size, order, labels=is_conditional(G))
+        self.batches = Batches(images, batch_size, order, is_conditional(G), self.rank, self.world)
+        self.players = (self.G, self.D)  # what the step trains; under torchrun, DDP wrappers
+        if self.world > 1:
+            self.players = tuple(_Parallel(m, self.device) for m in self.players)
         fixed = torch.Generator().manual_seed(seed)  # on the CPU: the same on every device
         self.fixed_z = torch.randn(n_fixed, G.z_dim, generator=fixed).to(self.device)
         self.step, self.seconds, self.images_seen = 0, 0.0, 0
         self.history = {"step": []}  # and a list for each number the loss returns
         self.snapshots = []  # (step, fixed-noise samples on the CPU)
         self.saved = None  # (path, step) of the checkpoint last written or read
-        self.progress = not smoke_mode()
+        self.progress = not smoke_mode() and self.rank == 0
         self._ema_stale = False  # the EMA copy's BatchNorm statistics need measuring
 
     def train(self, steps=None, *, until=None, checkpoint=None, checkpoint_every=200,
@@ -96,11 +108,13 @@ class Trainer:
         if checkpoint is not None and self.saved is None and Path(checkpoint).is_file():
             self.resume(checkpoint, until=end)  # a cell run again: go on where it stopped
             left = "nothing left to train" if self.step >= end else "going on from there"
-            print(
-                f"Resumed {checkpoint} at step {self.step} of {end}: {left} (delete it to restart)."
-            )
+            note = f"Resumed {checkpoint} at step {self.step} of {end}: {left}"
+            if self.rank == 0:  # under torchrun, one process speaks for all
+                print(f"{note} (delete it to redo).")
             if on_snapshot is not None and self.snapshots:
                 on_snapshot(*self.snapshots[-1])
+        if self.rank > 0:  # process 0 draws and saves for every process
+            checkpoint = snapshot_every = None
         due = lambda every: bool(every) and self.step % every == 0
         pending = []  # the steps' numbers, still on the device: read back in batches
         bar = tqdm(
@@ -110,15 +124,15 @@ class Trainer:
         self.D.train()
         tick = time.perf_counter()
         with _stop_on_signals() as stop, bar:
-            while self.step < end and not stop:
+            while self.step < end and not self._stopping(stop):
                 sigma = self.noise.at(self.step) if self.noise else 0.0
-                stats = train_step(self.G, self.D, self.opt_g, self.opt_d, self.batches,
+                stats = train_step(*self.players, self.opt_g, self.opt_d, self.batches,
                                    self.loss, self.n_critic, sigma)  # fmt: skip
                 if self.G_ema is not None:
                     ema_update(self.G_ema, self.G, self.ema, self.step)
                     self._ema_stale = True
                 self.step += 1
-                self.images_seen += self.batches.batch_size * self.n_critic
+                self.images_seen += self.batches.batch_size * self.n_critic  # all processes'
                 pending.append((self.step, stats))
                 bar.update()
                 snap = due(snapshot_every)
@@ -147,6 +161,16 @@ class Trainer:
                 f"{self.step}; {held}.",
             )
         return self.history
+
+    def _stopping(self, stop: list) -> bool:
+        """Whether a signal asked to stop; under torchrun, whether any process was asked, so
+        that every process stops after the same step."""
+        if self.world > 1:
+            flag = torch.tensor([float(bool(stop))], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            if flag.item() and not stop:
+                stop.append(signal.SIGTERM)  # a peer's signal; torchrun sends every one the same
+        return bool(stop)
 
     def _record(self, pending: list) -> None:
         """Read the pending numbers back into the history; a NaN or Inf loss raises."""
@@ -337,6 +361,28 @@ def _stop_on_signals():
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+_NO_SYNC = {False: "broadcast_buffers", True: "forward_sync_buffers"}  # torch 2.14 renamed it
+
+
+class _Parallel(DistributedDataParallel):
+    """One player under torchrun, its gradients averaged over the processes. Two GAN pitfalls
+    handled: D's weights are frozen in the G step, and DDP would wait there for gradients
+    that never come, so a frozen model runs as itself; and D runs twice (real, then fake)
+    before one backward, so buffers are not broadcast between forwards: BatchNorm's
+    statistics come from SyncBatchNorm on GPUs, and from each process's own batch on a CPU."""
+
+    def __init__(self, model, device):
+        ids = [device] if device.type == "cuda" else None
+        newer = "forward_sync_buffers" in inspect.signature(super().__init__).parameters
+        super().__init__(model, device_ids=ids, **{_NO_SYNC[newer]: False})
+        self.z_dim, self.conditional = getattr(model, "z_dim", None), is_conditional(model)
+
+    def forward(self, *args, **kwargs):
+        if not any(p.requires_grad for p in self.module.parameters()):
+            return self.module(*args, **kwargs)
+        return super().forward(*args, **kwargs)
 
 
 def _adam(model, lr, betas):

@@ -245,7 +245,7 @@ def test_a_notebook_cell_run_again_resumes_its_checkpoint(tmp_path, one_thread, 
     assert (
         capsys.readouterr()
         .out.strip()
-        .endswith(f"Resumed {path} at step 5 of 12: going on from there (delete it to restart).")
+        .endswith(f"Resumed {path} at step 5 of 12: going on from there (delete it to redo).")
     )
     assert_same_run(whole.state_dict(), again.state_dict())
     done = _toy_trainer(points)
