@@ -9,6 +9,11 @@ matplotlib to the widget backend. Code is read as Python (notebook cells first t
 IPython's own transformer, so `%matplotlib widget` is seen as the magic it is): a docstring
 or a comment that names these things is not a use.
 
+Nor does the course install widget packages over Colab's: no notebook `%pip install`s
+ipywidgets, its front-end packages or anywidget, and what the first cell installs (the
+package's dependencies) admits Colab's ipywidgets 7.7.1; ipywidgets 8 there stops every
+widget from rendering (colabtools #3020, #4525).
+
 Committed notebooks carry no saved widget state either: no `widgets` key in the notebook's
 metadata (JupyterLab's "save widget state") and no widget-view output, which Colab would try
 to draw from a model that no longer exists.
@@ -20,10 +25,12 @@ checks can pass by finding nothing.
 import ast
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -32,6 +39,9 @@ PACKAGE = sorted((ROOT / "gan_helpers").rglob("*.py"))
 BROKEN_WIDGETS = {"Accordion", "Tab"}  # under Colab's custom widget manager: colabtools #3571
 CUSTOM_MANAGER = "enable_custom_widget_manager"
 WIDGET_BACKENDS = {"widget", "ipympl"}  # %matplotlib widget: colabtools #5425
+# Colab ships these at the versions its widget manager draws; installing any (ipywidgets 8
+# above all: colabtools #3020, #4525) or anywidget breaks the widgets
+WIDGET_PACKAGES = {"anywidget", "ipywidgets", "widgetsnbextension", "jupyterlab-widgets"}
 WIDGET_MIMES = (
     "application/vnd.jupyter.widget-view+json",
     "application/vnd.jupyter.widget-state+json",
@@ -67,17 +77,22 @@ def code_problems(code: str, where: str) -> list[str]:
 
 
 def _magic_problems(call: ast.Call, where: str) -> list[str]:
-    """`%matplotlib widget`, `%pip install anywidget` and `matplotlib.use(ipympl)`, as the
-    calls IPython's transformer turns them into."""
+    """`%matplotlib widget`, `matplotlib.use(ipympl)`, and `%pip install` (or `!pip install`)
+    of a widget package, as the calls IPython's transformer turns them into."""
     func = call.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
     args = [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    pip = []
     if name == "run_line_magic" and len(args) == 2:
         magic, line = args[0], args[1].split()
         if magic == "matplotlib" and line and line[0] in WIDGET_BACKENDS:
             return [f"{where}: %matplotlib {line[0]}, which does not work on Colab"]
-        if magic == "pip" and any(_requirement(w) == "anywidget" for w in line):
-            return [f"{where}: installs anywidget"]
+        pip = line if magic in ("pip", "conda") else []
+    elif name in ("system", "getoutput") and args and re.search(r"\bpip3?\b.*\binstall", args[0]):
+        pip = args[0].split()
+    installs = {_requirement(w) for w in pip} & WIDGET_PACKAGES
+    if installs:
+        return [f"{where}: installs {', '.join(sorted(installs))} over Colab's own"]
     if name == "use" and args and ("ipympl" in args[0] or args[0] in WIDGET_BACKENDS):
         return [f"{where}: matplotlib.use({args[0]!r}), the widget backend"]
     return []
@@ -85,7 +100,7 @@ def _magic_problems(call: ast.Call, where: str) -> list[str]:
 
 def _requirement(word: str) -> str:
     """The project name in a pip argument: `"anywidget>=0.9"` -> anywidget."""
-    return re.split(r"[\[<>=!~;@ ]", word.strip("\"'"))[0].lower()
+    return re.split(r"[\[<>=!~;@ ]", word.strip("\"'"))[0].lower().replace("_", "-")
 
 
 def notebook_problems(nb: dict, name: str) -> list[str]:
@@ -103,6 +118,35 @@ def notebook_problems(nb: dict, name: str) -> list[str]:
                 if mime in out.get("data", {}):
                     found.append(f"{name} cell {i}: a saved widget output ({mime})")
     return found
+
+
+def requirement_problems(requirements: list[str], where: str) -> list[str]:
+    """Requirements the course installs that would replace Colab's widgets: anywidget, or an
+    ipywidgets that excludes Colab's 7.7.1."""
+    found = []
+    for line in requirements:
+        req = Requirement(line)
+        name = req.name.lower().replace("_", "-")
+        if name == "anywidget" or (name == "ipywidgets" and "7.7.1" not in req.specifier):
+            found.append(f"{where}: requires {line}, which Colab's widget manager cannot draw")
+    return found
+
+
+def test_the_install_leaves_colabs_widgets_alone():
+    """What the notebooks' first cell installs on Colab: gan_helpers and its dependencies."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert requirement_problems(project["dependencies"], "pyproject.toml") == []
+    listed = [
+        line.split("#")[0].strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.split("#")[0].strip() and not line.startswith("-")
+    ]
+    assert requirement_problems(listed, "requirements.txt") == []
+
+
+@pytest.mark.parametrize("line", ["ipywidgets>=8", "ipywidgets==8.1.5", "anywidget"])
+def test_a_requirement_that_replaces_colabs_widgets_is_caught(line):
+    assert requirement_problems(["torch>=2.10", line], "pyproject.toml")
 
 
 def test_there_is_something_to_check():
@@ -139,6 +183,8 @@ VIOLATIONS = {
     "matplotlib widget": "%matplotlib widget\nimport matplotlib.pyplot as plt",
     "matplotlib ipympl": "if True:\n    %matplotlib ipympl",
     "pip anywidget": '%pip install -q "anywidget>=0.9"',
+    "pip ipywidgets 8": "%pip install -q ipywidgets==8.1.5",
+    "pip widgets": "!pip install -U jupyterlab_widgets",
     "backend": "import matplotlib\nmatplotlib.use('module://ipympl.backend_nbagg')",
 }
 PYTHON_ONLY = ("tab", "accordion", "custom manager", "anywidget", "anywidget from", "backend")
@@ -173,6 +219,6 @@ def test_what_colab_renders_passes():
         "%matplotlib inline\nimport ipywidgets as w\n"
         "w.HBox([w.VBox([w.Image(format='png'), w.Label()]), w.FloatSlider(), w.Play()])",
         "# never Tab or Accordion, never enable_custom_widget_manager()\nx = 'anywidget'",
-        '%pip install -q "ipywidgets==7.7.1"',
+        '%pip install -q "git+https://github.com/gan-course/gan-course@v0.2.0"',
     )
     assert notebook_problems(nb, "good.ipynb") == []
