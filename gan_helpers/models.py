@@ -292,18 +292,28 @@ class ConditionalDiscriminator(DCGANDiscriminator):
 
 # --- InfoGAN (Chen et al., 2016): codes the generator must make readable ----------------
 
-class InfoGenerator(DCGANGenerator):
-    """The DCGAN generator whose first `n_cat + n_cont` inputs are codes. z ~ N(0, I) as for
-    every generator: the argmax of its first n_cat numbers is a uniform categorical code,
-    fed as a one-hot, and the next n_cont are continuous codes; the rest is noise."""
+class InfoGenerator(nn.Module):
+    """The InfoGAN paper's MNIST generator at a quarter of its widths (fc 256, not 1024):
+    FC -> FC 7x7xc2 -> upconv c1 (14x14) -> upconv 1 (28x28), BatchNorm + ReLU, Tanh. z ~
+    N(0, I) as for every generator: the argmax of its first n_cat numbers is a uniform
+    categorical code, fed one-hot; the next n_cont are continuous codes; the rest is noise."""
 
-    def __init__(self, z_dim=74, hidden=32, n_cat=10, n_cont=2):
-        super().__init__(z_dim=z_dim, hidden=hidden)
-        self.n_cat, self.n_cont = n_cat, n_cont
+    def __init__(self, z_dim=74, n_cat=10, n_cont=2, fc=256, c2=64, c1=32):
+        super().__init__()
+        self.z_dim, self.n_cat, self.n_cont, self.c2 = z_dim, n_cat, n_cont, c2
+        self.fc = nn.Sequential(
+            nn.Linear(z_dim, fc, bias=False), nn.BatchNorm1d(fc), nn.ReLU(),          # (B, fc)
+            nn.Linear(fc, c2 * 49, bias=False), nn.BatchNorm1d(c2 * 49), nn.ReLU())    # (B, c2*49)
+        self.conv = nn.Sequential(
+            nn.ConvTranspose2d(c2, c1, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(c1), nn.ReLU(),                                         # (B, c1, 14, 14)
+            nn.ConvTranspose2d(c1, 1, 4, 2, 1), nn.Tanh())                          # (B, 1, 28, 28)
+        self.apply(dcgan_init)
 
     def forward(self, z):
         cat = nn.functional.one_hot(z[:, :self.n_cat].argmax(1), self.n_cat).to(z.dtype)
-        return super().forward(torch.cat([cat, z[:, self.n_cat:]], dim=1))
+        h = self.fc(torch.cat([cat, z[:, self.n_cat:]], dim=1))                       # (B, c2*49)
+        return self.conv(h.view(len(z), self.c2, 7, 7))
 
     def with_code(self, z, code: int):
         """z with the categorical code set to `code` (its first n_cat numbers one-hot)."""
@@ -312,19 +322,28 @@ class InfoGenerator(DCGANGenerator):
         return z
 
 
-class InfoDiscriminator(DCGANDiscriminator):
-    """The DCGAN discriminator plus InfoGAN's Q head on the same features: it returns the
-    logit (B,) and Q's guess of the codes (B, n_cat + n_cont), category logits first."""
+class InfoDiscriminator(nn.Module):
+    """The paper's MNIST discriminator at the same widths: conv c1 -> conv c2 + BN -> FC fc +
+    BN, LeakyReLU(0.1); D's logit and Q's guess of the codes (an FC q + BN head: category
+    logits, then the continuous codes) share those features."""
 
-    def __init__(self, hidden=32, n_cat=10, n_cont=2):
-        super().__init__(hidden=hidden, norm=True)
-        self.q = nn.Sequential(nn.Flatten(), nn.Linear(4 * hidden * 4 * 4, 128),
-                               nn.LeakyReLU(0.2), nn.Linear(128, n_cat + n_cont))
-        self.q.apply(dcgan_init)
+    def __init__(self, n_cat=10, n_cont=2, c1=32, c2=64, fc=256, q=128):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c1, 4, 2, 1), nn.LeakyReLU(0.1),                          # (B, c1, 14, 14)
+            nn.Conv2d(c1, c2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(c2), nn.LeakyReLU(0.1),                                   # (B, c2, 7, 7)
+            nn.Flatten(),
+            nn.Linear(c2 * 49, fc, bias=False), nn.BatchNorm1d(fc), nn.LeakyReLU(0.1))  # (B, fc)
+        self.head = nn.Linear(fc, 1)                                                   # (B, 1)
+        self.q = nn.Sequential(
+            nn.Linear(fc, q, bias=False), nn.BatchNorm1d(q), nn.LeakyReLU(0.1),
+            nn.Linear(q, n_cat + n_cont))                                              # (B, 12)
+        self.apply(dcgan_init)
 
     def forward(self, x):
-        f = self.features(x)                                            # (B, 4h, 4, 4)
-        return self.head(f).flatten(), self.q(f)                        # (B,), (B, 12)
+        f = self.features(x)                                                           # (B, fc)
+        return self.head(f).flatten(), self.q(f)                                     # (B,), (B, 12)
 
 
 # --- Drawing from a generator ----------------------------------------------------------

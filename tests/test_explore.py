@@ -333,7 +333,7 @@ def test_the_shipped_infogan_code_purity_through_the_command_line(tmp_path):
                 "--code",
                 str(code),
                 "--n",
-                "50",
+                "100",
                 "--seed",
                 str(code),
                 "--out",
@@ -345,10 +345,10 @@ def test_the_shipped_infogan_code_purity_through_the_command_line(tmp_path):
         )
         assert r.returncode == 0, r.stderr
         digits.append(metrics.classify(torch.load(out, weights_only=True)))
-    codes = torch.arange(10).repeat_interleave(50)
+    codes = torch.arange(10).repeat_interleave(100)
     purity, _ = explore.matched_purity(codes, torch.cat(digits))
     print(f"the shipped InfoGAN's code purity through the command line: {purity:.0%}")
-    assert purity >= 0.2  # chance is 10%; benchmarks/infogan.py measures it over seeds
+    assert purity >= 0.85  # chance is 10%; benchmarks/infogan.py measures it over seeds
 
 
 def test_code_needs_an_infogan_model(tmp_path, capsys):
