@@ -74,43 +74,25 @@ def _rate(text):
 def parser() -> Parser:
     p = Parser(prog="python -m gan_helpers", description="Train and sample the GANs of the series.")
     sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser(
-        "train",
-        help="train a model of the series",
-        epilog=TRAIN_NOTES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    notes = dict(epilog=TRAIN_NOTES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t = sub.add_parser("train", help="train a model of the series", **notes)
     t.add_argument("model", help=f"one of: {', '.join(recipes.RECIPES)}")
-    t.add_argument(
-        "--out",
-        required=True,
-        type=Path,
-        metavar="DIR",
-        help="run folder: new or empty, or a run's folder with --resume",
-    )
+    # fmt: off
+    t.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="run folder: new or empty, or a run's folder with --resume")
     t.add_argument("--steps", type=_count, help="training steps (default: the chapter's)")
     t.add_argument("--batch-size", type=_count, help="default: per model")
     t.add_argument("--lr", type=_rate, help="learning rate of G and D (default: per model)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    t.add_argument(
-        "--dataset", default="mnist", help="mnist, fashion-mnist, cifar10 or folder:PATH"
-    )
+    t.add_argument("--dataset", default="mnist",
+                   help="mnist, fashion-mnist, cifar10 or folder:PATH")
     t.add_argument("--size", type=_count, help="image side for dcgan64: 32 or 64 (default 64)")
     t.add_argument("--data-root", type=Path, help="default: $GAN_DATA_ROOT or data/")
-    t.add_argument(
-        "--checkpoint-every",
-        type=_count,
-        default=500,
-        metavar="N",
-        help="save DIR/checkpoint.pt every N steps and at the end (default 500)",
-    )
-    t.add_argument(
-        "--keep-every",
-        type=_count,
-        metavar="K",
-        help="also keep DIR/checkpoint-<step>.pt every K steps",
-    )
+    t.add_argument("--checkpoint-every", type=_count, default=500, metavar="N",
+                   help="save DIR/checkpoint.pt every N steps and at the end (default 500)")
+    t.add_argument("--keep-every", type=_count, metavar="K",
+                   help="also keep DIR/checkpoint-<step>.pt every K steps")
     t.add_argument("--resume", action="store_true", help="go on from DIR/checkpoint.pt")
     fast = t.add_argument_group("speed options (off by default; see the README's Speed)")
     for option in speed.OPTIONS:
@@ -118,15 +100,12 @@ def parser() -> Parser:
     s = sub.add_parser("sample", help="draw samples from a checkpoint or shipped generator")
     s.add_argument("checkpoint", help="a checkpoint.pt, or a shipped name such as dcgan")
     s.add_argument("--n", type=_count, required=True)
-    s.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="FILE.pt (the tensor) or FILE.png / FILE.jpg (a grid)",
-    )
+    s.add_argument("--out", type=Path, required=True,
+                   help="FILE.pt (the tensor) or FILE.png / FILE.jpg (a grid)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--label", type=int, help="the digit to draw (conditional models)")
     s.add_argument("--code", type=int, help="the categorical code to draw (infogan)")
+    # fmt: on
     return p
 
 

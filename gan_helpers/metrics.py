@@ -36,19 +36,11 @@ class MnistClassifier(nn.Module):
     def __init__(self):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # (B, 16, 14, 14)
-            nn.Conv2d(16, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # (B, 32, 7, 7)
-            nn.Conv2d(32, 64, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # (B, 64, 3, 3)
-            nn.Flatten(),
-            nn.Linear(64 * 3 * 3, 64),
-            nn.ReLU(),
-        )  # (B, 64)
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # (B, 16, 14, 14)
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 7, 7)
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 64, 3, 3)
+            nn.Flatten(), nn.Linear(64 * 3 * 3, 64), nn.ReLU(),           # (B, 64)
+        )  # fmt: skip
         self.head = nn.Linear(64, N_CLASSES)
 
     def forward(self, x):

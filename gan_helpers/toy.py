@@ -96,29 +96,14 @@ class ToyPlayground:
         self.reset = w.Button(description="reset")
         self.lr_g = w.SelectionSlider(options=self.RATES, value=1e-3, description="lr G")
         self.lr_d = w.SelectionSlider(options=self.RATES, value=1e-3, description="lr D")
-        self.loss = w.Dropdown(
-            options=list(self.LOSSES), value="non-saturating", description="loss"
-        )
-        self.z_dim = w.SelectionSlider(
-            options=(1, 2, 4, 16, 64, 256), value=2, description="noise size"
-        )
+        self.loss = w.Dropdown(options=list(self.LOSSES), description="loss")
+        sizes = (1, 2, 4, 16, 64, 256)
+        self.z_dim = w.SelectionSlider(options=sizes, value=2, description="noise size")
         self.modes = w.IntSlider(value=8, min=2, max=12, description="modes")
         self.image, self.status = w.Image(format="png"), w.Label()
-        self.widget = w.HBox(
-            [
-                w.VBox([self.image, self.status]),
-                w.VBox(
-                    [
-                        w.HBox([self.play, self.one_step, self.reset]),
-                        self.lr_g,
-                        self.lr_d,
-                        self.loss,
-                        self.z_dim,
-                        self.modes,
-                    ]
-                ),
-            ]
-        )
+        controls = [w.HBox([self.play, self.one_step, self.reset]), self.lr_g, self.lr_d]
+        controls += [self.loss, self.z_dim, self.modes]
+        self.widget = w.HBox([w.VBox([self.image, self.status]), w.VBox(controls)])
         self.play.observe(lambda _: self.tick(), names="value")
         self.one_step.on_click(lambda _: self.tick())
         self.reset.on_click(lambda _: self.start())

@@ -17,8 +17,8 @@ import urllib.request
 
 import pytest
 import torch
-from conftest import N_TRAIN, assert_one_sentence
 
+from conftest import N_TRAIN, assert_one_sentence
 from gan_helpers import GanError, data, env, recipes, speed
 from gan_helpers.__main__ import main
 from gan_helpers.train import Trainer

@@ -12,8 +12,8 @@ import textwrap
 
 import pytest
 import torch
-from conftest import assert_one_sentence
 
+from conftest import assert_one_sentence
 from gan_helpers import GanError, checkpoint, data, losses, models, recipes, toy
 from gan_helpers.__main__ import main
 from gan_helpers.train import Diverged, Trainer

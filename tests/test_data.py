@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import LAYOUT, N_TRAIN
 from torchvision.datasets.mnist import read_label_file
 
+from conftest import LAYOUT, N_TRAIN
 from gan_helpers import data, toy
 from gan_helpers.env import GanError, data_root
 

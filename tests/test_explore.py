@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_sentence
 
+from conftest import assert_one_sentence
 from gan_helpers import GanError, checkpoint, data, explore, metrics, models, recipes, toy
 from gan_helpers.checkpoint import load_generator
 from gan_helpers.explore import LatentExplorer

@@ -5,10 +5,10 @@ import math
 
 import pytest
 import torch
-from conftest import LAYOUT, assert_one_sentence
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
+from conftest import LAYOUT, assert_one_sentence
 from gan_helpers import data, metrics
 from gan_helpers.env import GanError
 
