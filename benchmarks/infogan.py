@@ -3,29 +3,34 @@ the digit, for the `infogan` recipe and for the same recipe with the information
 weighted 5 (the earlier recipe's weight), and what the two continuous codes move, against
 the shipped DCGAN's best single coordinates of z.
 
-    python benchmarks/infogan.py [--seeds 0 1 2] [--steps 2000] [--every 250] [--save infogan]
+    python benchmarks/infogan.py [--seeds 0 1 2] [--arms recipe] [--steps 2000] [--save infogan]
 
 Purity is the share of samples whose digit, judged by the course's classifier, is the one
 their categorical code stands for under the best one-to-one matching of codes to digits
 (10% for a code that means nothing), at n = 100 per code, every `--every` steps. The walk
 measures are chapter 06's: the mean change of slant and ink, and the share of digits whose
 class changes, as one input moves from -2.5 to +2.5. The summary also ships with the package
-(gan_helpers/results/infogan.json), where chapter 08 reads the curves.
+(gan_helpers/results/infogan.json), where chapter 08 reads the curves. Each run is appended
+to benchmarks/results/infogan-runs.jsonl as it ends, so that runs made by several calls (one
+seed each, in parallel) and interrupted measurements add up; `--save` summarises every run
+in it at these steps and seeds.
 """
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
 import torch
-from common import format_table, save, trainer
+from common import RESULTS, format_table, save, trainer
 
 from gan_helpers import explore, losses, metrics
 from gan_helpers.checkpoint import load_generator
 
 PACKAGE_RESULTS = Path(__file__).resolve().parent.parent / "gan_helpers" / "results"
 ARMS = {"recipe": {}, "weight 5": {"loss": losses.InfoGAN(weight=5.0)}}
+RUNS = RESULTS / "infogan-runs.jsonl"
 
 
 def curve(arm, seed, steps, every) -> dict:
@@ -75,12 +80,20 @@ def main(argv=None) -> int:
     p.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
     p.add_argument("--save", metavar="NAME")
     args = p.parse_args(argv)
-    rows = [curve(a, s, args.steps, args.every) for a in args.arms for s in args.seeds]
+    done = [json.loads(line) for line in RUNS.read_text().splitlines()] if RUNS.exists() else []
+    have = {(r["arm"], r["seed"], r["steps"]) for r in done}
+    for arm in args.arms:
+        for seed in args.seeds:
+            if (arm, seed, args.steps) not in have:
+                done.append(curve(arm, seed, args.steps, args.every))
+                with open(RUNS, "a") as f:
+                    f.write(json.dumps(done[-1]) + "\n")
+    rows = [r for r in done if r["steps"] == args.steps and r["seed"] in args.seeds]
+    rows.sort(key=lambda r: (list(ARMS).index(r["arm"]), r["seed"]))
     print(format_table(*table(rows)))
-    payload = {"steps": args.steps, "seeds": args.seeds, "rows": rows}
-    payload["dcgan"] = dcgan_best_coordinates()
     if args.save:
-        path = save(args.save, payload, "cpu")
+        payload = {"steps": args.steps, "seeds": args.seeds, "rows": rows}
+        path = save(args.save, payload | {"dcgan": dcgan_best_coordinates()}, "cpu")
         PACKAGE_RESULTS.mkdir(exist_ok=True)
         (PACKAGE_RESULTS / "infogan.json").write_text(path.read_text())
     return 0

@@ -7,10 +7,13 @@ Each run trains the dcgan recipe with one trick from `TRICKS` below (seed s:
 the same initial weights, data order and fixed noise for every trick but those that
 replace D) and is judged by `metrics.evaluate` at n = 2,000. Runs are appended to
 benchmarks/results/tricks-runs.jsonl as they finish, so an interrupted measurement goes on
-where it stopped. The verdict pairs each trick with the plain run of the same seed: the
-mean paired difference and its 95% t-interval over the seeds; "helped" or "hurt" only
-where the interval excludes 0, else "no difference at this budget". The summary and a plot
-go to gan_helpers/results/, where chapter 09 reads them (they ship with the package).
+where it stopped. The verdict pairs each trick with the plain run of the same seed, and a
+trick that also removes D's BatchNorm with its `CONTROL` as well (the same D without the
+trick): the mean paired difference, its 95% t-interval over the seeds, and the two-sided
+p-value of the paired t-test. Many comparisons at 95% exclude 0 about once in twenty by
+chance alone, so the verdict ("helped", "hurt") is Holm's adjustment over every comparison
+in the table; elsewhere it says "no difference shown". The summary and a plot go to
+gan_helpers/results/, where chapter 09 reads them (they ship with the package).
 """
 
 import argparse
@@ -32,7 +35,7 @@ PACKAGE_RESULTS = Path(__file__).resolve().parent.parent / "gan_helpers" / "resu
 RUNS = RESULTS / "tricks-runs.jsonl"
 METRICS = ("cfid", "precision", "recall", "kid", "classes", "entropy")
 BETTER = {"cfid": -1, "precision": 1, "recall": 1}  # the direction that is better
-T95 = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}
+ALPHA = 0.05  # the error rate of the whole table, after Holm's adjustment
 
 
 def _no_batchnorm(recipe):
@@ -66,6 +69,10 @@ TRICKS = {
         "D without BatchNorm, spectral norm on every layer",
         lambda r, steps: {"D": models.with_spectral_norm(_no_batchnorm(r))},
     ),
+    "no BatchNorm, setting C": (
+        "D without BatchNorm at SN-GAN's setting C, no spectral norm: the control of the next",
+        lambda r, steps: {"D": _no_batchnorm(r), "lr_g": 2e-4, "lr_d": 2e-4},
+    ),
     "SN, setting C": (
         "spectral norm at SN-GAN's DCGAN setting C: Adam 2e-4, betas (0.5, 0.999)",
         lambda r, steps: {
@@ -84,7 +91,7 @@ TRICKS = {
     ),
     "EMA": ("samples from an EMA of G's weights, decay 0.999", lambda r, steps: {"ema": 0.999}),
 }
-CONTROL = {"spectral norm": "no BatchNorm in D", "SN, setting C": "no BatchNorm in D",
+CONTROL = {"spectral norm": "no BatchNorm in D", "SN, setting C": "no BatchNorm, setting C",
            "hinge + SN": "no BatchNorm in D", "R1": "no BatchNorm in D"}  # fmt: skip
 
 
@@ -127,11 +134,12 @@ def run_one(task) -> dict:
 
 
 def summarise(rows, tricks) -> dict:
-    """Per trick: mean and std of each metric over the seeds, and the paired verdicts."""
-    plain = {r["seed"]: r for r in rows if r["trick"] == "plain"}
+    """Per trick: mean and std of each metric over the seeds, its paired comparisons with
+    plain ("verdict") and with its control ("against_control"), and Holm's verdicts."""
+    by = {name: {r["seed"]: r for r in rows if r["trick"] == name} for name in tricks}
     out = {}
     for name in tricks:
-        mine = [r for r in rows if r["trick"] == name]
+        mine = list(by[name].values())
         s = {"seeds": len(mine), "cpu_s": statistics.fmean(r["cpu_s"] for r in mine)}
         for k in METRICS:
             values = [r[k] for r in mine]
@@ -142,33 +150,98 @@ def summarise(rows, tricks) -> dict:
                 if len(values) > 1 and all(math.isfinite(v) for v in values)
                 else math.nan,
             }
-        if name != "plain":
-            s["verdict"] = {
-                k: verdict(
-                    [r[k] - plain[r["seed"]][k] for r in mine if r["seed"] in plain], BETTER[k]
-                )
-                for k in BETTER
-            }
+        for key, reference in (("verdict", "plain"), ("against_control", CONTROL.get(name))):
+            if name != "plain" and reference in by:
+                s[key] = {"reference": reference} | {
+                    k: paired(by[name], by[reference], k, BETTER[k]) for k in BETTER
+                }
         out[name] = s
+    family = [
+        v[k] for s in out.values() for key in ("verdict", "against_control") if key in s
+        for v in [s[key]] for k in BETTER if math.isfinite(v[k]["p"])
+    ]  # fmt: skip
+    for v, p in zip(family, holm([v["p"] for v in family])):
+        v["p_holm"] = p
+        v["says"] = v["direction"] if p < ALPHA else "no difference shown"
     return out
 
 
-def verdict(diffs, better) -> dict:
-    """The mean paired difference, its 95% t-interval, and what it says."""
-    if len(diffs) < 2 or not all(math.isfinite(d) for d in diffs):
-        return {
-            "mean": statistics.fmean(diffs) if diffs else math.nan,
-            "half_width": math.nan,
-            "says": "hurt" if any(math.isinf(d) for d in diffs) else "too few seeds",
-        }
-    mean = statistics.fmean(diffs)
-    half = T95.get(len(diffs), 2.0) * statistics.stdev(diffs) / math.sqrt(len(diffs))
-    says = (
-        ("helped" if mean * better > 0 else "hurt")
-        if abs(mean) > half
-        else "no difference at this budget"
-    )
-    return {"mean": mean, "half_width": half, "says": says}
+def paired(mine: dict, reference: dict, k: str, better: int) -> dict:
+    """Metric k of the trick minus the reference's, seed by seed: the mean, its 95%
+    t-interval, the paired t-test's two-sided p, and the direction of the mean."""
+    diffs = [mine[seed][k] - reference[seed][k] for seed in mine if seed in reference]
+    finite = len(diffs) > 1 and all(math.isfinite(d) for d in diffs)
+    mean = statistics.fmean(diffs) if diffs else math.nan
+    out = {"mean": mean, "half_width": math.nan, "p": math.nan, "p_holm": math.nan}
+    if not finite:  # a diverged run, or too few seeds: no test, and it says so
+        diverged = sum(math.isinf(d) for d in diffs)
+        out["says"] = f"diverged on {diverged} seed(s)" if diverged else "too few seeds"
+        out["direction"] = out["unadjusted"] = out["says"]
+        return out
+    se = statistics.stdev(diffs) / math.sqrt(len(diffs))
+    df = len(diffs) - 1
+    out["half_width"] = t_quantile(0.05, df) * se
+    out["p"] = t_two_sided_p(mean / se, df) if se > 0 else (0.0 if mean else 1.0)
+    out["direction"] = "helped" if mean * better > 0 else "hurt"
+    out["unadjusted"] = out["direction"] if out["p"] < 0.05 else "no difference shown"
+    return out
+
+
+def holm(p: list) -> list:
+    """Holm's step-down adjustment: the i-th smallest of m p-values is multiplied by
+    m - i + 1 (i from 1), and the adjusted values are made non-decreasing in that order.
+    Rejecting where the adjusted p < alpha keeps the chance of any false verdict in the
+    whole table below alpha."""
+    order = sorted(range(len(p)), key=p.__getitem__)
+    adjusted, running = [math.nan] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def t_two_sided_p(t: float, df: int) -> float:
+    """P(|T| >= |t|) for Student's t with df degrees of freedom: I_x(df/2, 1/2) at
+    x = df / (df + t^2), the regularised incomplete beta function."""
+    return _betainc(df / 2, 0.5, df / (df + t * t))
+
+
+def t_quantile(alpha: float, df: int) -> float:
+    """The t with P(|T| >= t) = alpha (2.776 for alpha 0.05 and df 4), by bisection."""
+    lo, hi = 0.0, 1e6
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if t_two_sided_p(mid, df) > alpha else (lo, mid)
+    return (lo + hi) / 2
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """I_x(a, b), by its continued fraction (modified Lentz), on the side where it
+    converges fast."""
+    if x <= 0.0 or x >= 1.0:
+        return max(0.0, min(1.0, x))
+    if x > (a + 1) / (a + b + 2):
+        return 1.0 - _betainc(b, a, 1.0 - x)
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+    front = math.exp(log_front + a * math.log(x) + b * math.log(1 - x)) / a
+    tiny = 1e-300
+    c, d = 1.0, 1 - (a + b) * x / (a + 1)  # > 0 on this side
+    d = 1 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        terms = (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        )
+        for term in terms:
+            d = 1 + term * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + term / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1) < 1e-15:
+            break
+    return front * h
 
 
 def plot(summary, path) -> None:
@@ -178,7 +251,7 @@ def plot(summary, path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(summary)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 0.45 * len(names) + 1.5), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 0.45 * len(names) + 1.8), sharey=True)
     for ax, k, title in zip(
         axes, ("cfid", "precision", "recall"), ("cFID (lower is better)", "precision", "recall")
     ):
@@ -188,44 +261,68 @@ def plot(summary, path) -> None:
             ax.scatter(
                 [statistics.fmean(values)] if values else [], [i], s=60, marker="|", color="black"
             )
+            control = summary[name].get("against_control", {}).get("reference")
+            if control:  # where the trick's own control sits
+                ax.scatter([summary[control][k]["mean"]], [i], s=40, marker="x", color="tab:red")
         ref = summary["plain"][k]["mean"]
         ax.axvline(ref, color="gray", ls=":", lw=1)
         ax.set(title=title, yticks=range(len(names)), yticklabels=names)
+    axes[0].set_xscale("log")  # a failed arm sits ten times further out than the rest
     axes[0].invert_yaxis()
     seeds = summary["plain"]["seeds"]
     fig.suptitle(
-        f"each trick alone on the DCGAN recipe: one dot per seed ({seeds} seeds), "
-        f"a bar at the mean; the dotted line is the plain recipe's mean"
+        f"each trick alone on the DCGAN recipe: one dot per seed ({seeds} seeds), a bar at the "
+        f"mean; the dotted line is the plain recipe's mean,\na red x the mean of the trick's "
+        f"control (the same D without BatchNorm, without the trick)"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
 
-def table(summary) -> tuple[list, list]:
-    header = [
-        "trick",
-        "cFID mean ± std",
-        "precision",
-        "recall",
-        "classes",
-        "CPU s per run",
-        "cFID vs plain (95% interval)",
-        "verdict",
+def describe(v: dict) -> str:
+    """The verdicts of one comparison, short: the Holm-adjusted ones, then any that only the
+    unadjusted 95% level shows."""
+    names = {"cfid": "cFID", "precision": "precision", "recall": "recall"}
+    said = [f"{names[k]} {v[k]['says']}" for k in BETTER if v[k]["says"] != "no difference shown"]
+    loose = [
+        f"{names[k]} {v[k]['unadjusted']}"
+        for k in BETTER
+        if v[k]["says"] == "no difference shown" and v[k]["unadjusted"] != v[k]["says"]
     ]
+    text = ", ".join(said) or "no difference shown"
+    return text + (f" (at 95% unadjusted only: {', '.join(loose)})" if loose else "")
+
+
+def table(summary, what=None) -> tuple[list, list]:
+    """One row per trick: its means, then its comparisons with plain and with its control
+    (the cFID difference and 95% interval, Holm's p, and every metric's verdict)."""
+    header = ["trick", *(["what"] if what else []), "cFID mean ± std", "precision", "recall",
+              "classes", "CPU s per run", "cFID vs plain (95%), Holm p", "verdict vs plain",
+              "cFID vs its control (95%), Holm p", "verdict vs its control"]  # fmt: skip
     rows = []
     for name, s in summary.items():
-        v = s.get("verdict", {}).get("cfid")
-        diff = "reference" if v is None else f"{v['mean']:+.1f} ± {v['half_width']:.1f}"
+        cells = []
+        for key in ("verdict", "against_control"):
+            v = s.get(key)
+            if v is None:
+                cells += ["reference" if name == "plain" and key == "verdict" else "", ""]
+                continue
+            c = v["cfid"]
+            control = "" if key == "verdict" else f"{v['reference']}: "
+            cells += [
+                f"{control}{c['mean']:+.1f} ± {c['half_width']:.1f}, p {c['p_holm']:.2g}",
+                describe(v),
+            ]
         rows.append(
             [
                 name,
+                *([what[name]] if what else []),
                 f"{s['cfid']['mean']:.1f} ± {s['cfid']['std']:.1f}",
                 f"{s['precision']['mean']:.2f}",
                 f"{s['recall']['mean']:.2f}",
                 f"{s['classes']['mean']:.1f}",
                 f"{s['cpu_s']:.0f}",
-                diff,
-                "" if v is None else v["says"],
+                *cells,
             ]
         )
     return header, rows
@@ -282,6 +379,14 @@ def main(argv=None) -> int:
             "steps": args.steps,
             "seeds": args.seeds,
             "n": 2000,
+            "alpha": ALPHA,
+            "comparisons": sum(
+                math.isfinite(v[k]["p"])
+                for s in summary.values()
+                for v in (s.get("verdict"), s.get("against_control"))
+                if v
+                for k in BETTER
+            ),  # fmt: skip
             "wall_s_this_run": round(wall),
             "what": {t: TRICKS[t][0] for t in measured},
             "summary": summary,

@@ -53,8 +53,10 @@ def mlp_deep(seed=0) -> dict:
 
 
 def lenet_deconv(seed=0) -> dict:
-    """Chapter 03, post 004's pair at 32x32: the deconvolution generator against LeNet-5
-    without the BatchNorm the post added, as a WGAN-GP critic."""
+    """Post 004's pair at 32x32 (chapter 03) with chapter 05's game: the deconvolution
+    generator against LeNet-5 without the BatchNorm the post added, as a WGAN-GP critic.
+    Chapter 03 trains the post's pair with BCE and instance noise, which covers only some
+    digits; chapter 05 shows this critic drawing them all."""
     torch.manual_seed(seed)
     G, D = models.DeconvGenerator(), models.LeNetDiscriminator(norm=False)
     return dict(
@@ -121,14 +123,14 @@ def infogan(seed=0) -> dict:
     )  # fmt: skip
 
 
-def dcgan64(seed=0, size=64, channels=3) -> dict:
+def dcgan64(seed=0, size=64, channels=3, hidden=64) -> dict:
     """Chapter 10, the PyTorch DCGAN tutorial's pair for colour images (ngf = ndf = 64,
     z = 100, Adam 2e-4 with betas (0.5, 0.999), batch 128), with the course's fixes: D
     returns a logit, and samples are drawn in evaluation mode. `size` 32 or 64 (a CPU's
-    chapter uses 32), `channels` 3, or 1 for greyscale pictures."""
+    chapter uses 32, and half the width), `channels` 3, or 1 for greyscale pictures."""
     torch.manual_seed(seed)
-    G = models.DCGANGenerator(z_dim=100, hidden=64, channels=channels, size=size)
-    D = models.DCGANDiscriminator(hidden=64, channels=channels, size=size)
+    G = models.DCGANGenerator(z_dim=100, hidden=hidden, channels=channels, size=size)
+    D = models.DCGANDiscriminator(hidden=hidden, channels=channels, size=size)
     return dict(
         G=G, D=D, loss=losses.BCE(), batch_size=128, lr_g=2e-4, lr_d=2e-4, seed=seed, name="dcgan64"
     )

@@ -1,5 +1,6 @@
 """The tricks of chapter 09: spectral normalisation and dropout do what they claim and leave
-D a discriminator, and the EMA copy draws with statistics of its own."""
+D a discriminator, R1 is each image's own gradient only without BatchNorm, the EMA copy
+draws with statistics of its own, and the benchmark's statistics are right."""
 
 import sys
 from pathlib import Path
@@ -8,11 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from gan_helpers import models, recipes
+from gan_helpers import losses, models, recipes
 from gan_helpers.data import Images
 from gan_helpers.train import Trainer, ema_update, standing_statistics
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 DISCRIMINATORS = {
     "mlp": models.MLPDiscriminator,
@@ -98,7 +100,6 @@ def test_dropout_keeps_the_weights_and_their_names():
 def test_each_trick_changes_only_what_it_names():
     """benchmarks/tricks.py: a trick changes what it says and keeps the rest of the seed's
     plain run: G's weights, the data order, the fixed noise, and D where it keeps D."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
     from tricks import TRICKS, build
 
     images = Images(torch.rand(256, 1, 32, 32) * 2 - 1, torch.arange(256) % 10, "tiny")
@@ -111,6 +112,7 @@ def test_each_trick_changes_only_what_it_names():
         "dropout in D": {"D"},
         "no BatchNorm in D": {"D"},
         "spectral norm": {"D"},
+        "no BatchNorm, setting C": {"D", "lr_g", "lr_d"},
         "SN, setting C": {"D", "lr_g", "lr_d"},
         "hinge + SN": {"loss", "D"},
         "R1": {"loss", "D"},
@@ -136,6 +138,98 @@ def test_each_trick_changes_only_what_it_names():
         sn = any("parametrizations" in k for k in t.D.state_dict())
         assert sn == (name in ("spectral norm", "SN, setting C", "hinge + SN")), name
     assert build("instance noise", 0, 700, images).noise.steps == 700
+    bare = build("no BatchNorm in D", 0, 100, images).D.state_dict()
+    for name in ("spectral norm", "R1", "hinge + SN", "no BatchNorm, setting C", "SN, setting C"):
+        D = build(name, 0, 100, images).D
+        weights = {k.replace(".parametrizations.weight.original", ".weight"): v
+                   for k, v in D.state_dict().items() if not k.endswith("_u") and
+                   not k.endswith("_v")}  # fmt: skip
+        assert weights.keys() == bare.keys(), name
+        assert all(torch.equal(weights[k], bare[k]) for k in bare), name  # paired with its control
+
+
+def test_every_control_is_an_arm_that_differs_from_its_trick_by_the_trick_alone():
+    from tricks import CONTROL, TRICKS
+
+    images = Images(torch.rand(64, 1, 32, 32) * 2 - 1, torch.arange(64) % 10, "tiny")
+    from tricks import build
+
+    for name, control in CONTROL.items():
+        assert control in TRICKS
+        a, b = build(name, 0, 100, images), build(control, 0, 100, images)
+        assert a.settings == b.settings, name  # the learning rates and betas agree
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in a.D.modules())
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in b.D.modules())
+
+
+def _own_gradients_r1(D, x):
+    """E ||d logit_i / d x_i||^2: each image's gradient of its own logit alone, one
+    backward pass per image through the same batched forward (the same batch statistics)."""
+    x = x.detach().clone().requires_grad_(True)
+    logits = D(x)
+    own = [torch.autograd.grad(logits[i], x, retain_graph=True)[0][i] for i in range(len(x))]
+    return torch.stack(own).flatten(1).square().sum(1).mean()
+
+
+@pytest.mark.parametrize("norm", [False, True])
+def test_r1_is_each_images_own_gradient_only_without_batchnorm(norm):
+    """The penalty differentiates the summed logits once, for the whole batch. That is each
+    image's own gradient only if logit i depends on image i alone. Batch statistics couple
+    the images: then the gradient with respect to image i also carries every other logit's
+    dependence on it. Without BatchNorm the two agree (to float tolerance: one backward pass
+    and sixteen sum in different orders); with it, they do not."""
+    torch.manual_seed(0)
+    D = models.DCGANDiscriminator(hidden=16, norm=norm).train()
+    x = (torch.rand(16, 1, 32, 32) * 2 - 1).requires_grad_(True)
+    batched, own = losses.r1_penalty(D(x), x), _own_gradients_r1(D, x)
+    if not norm:
+        torch.testing.assert_close(batched, own, rtol=1e-5, atol=0)
+    else:
+        assert abs(batched.item() - own.item()) > 0.02 * own.item(), (batched, own)
+
+
+def test_the_t_test_and_holm_agree_with_their_tables():
+    from tricks import holm, t_quantile, t_two_sided_p
+
+    for df, t in ((1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (30, 2.042)):
+        assert t_two_sided_p(t, df) == pytest.approx(0.05, abs=2e-4)
+        assert t_quantile(0.05, df) == pytest.approx(t, abs=2e-3)
+    assert t_two_sided_p(4.604, 4) == pytest.approx(0.01, abs=1e-4)
+    assert t_two_sided_p(0.0, 4) == 1.0
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1, then non-decreasing
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def _rows(trick, values, metric="cfid"):
+    base = {"precision": 0.5, "recall": 0.5, "kid": 0.0, "classes": 10, "entropy": 1.0}
+    return [{"trick": trick, "seed": s, "steps": 10, "cpu_s": 1.0, **base, metric: v}
+            for s, v in enumerate(values)]  # fmt: skip
+
+
+def test_the_verdicts_pair_by_seed_judge_against_the_control_and_adjust_for_many():
+    """A difference that is the same on every seed is a verdict; one that the seeds'
+    spread swallows is not; a trick on a D without BatchNorm is judged against that D as
+    well; and a comparison that passes at 95% alone can fail once the table's many
+    comparisons are counted."""
+    from tricks import CONTROL, summarise
+
+    trick, control = next(iter(CONTROL.items()))
+    plain = [50.0, 80.0, 60.0, 90.0, 70.0]
+    rows = (
+        _rows("plain", plain)
+        + _rows(control, [v + 30 for v in plain])                 # worse than plain every seed
+        + _rows(trick, [v + 30 + d for v, d in zip(plain, (1, -1, 2, -2, 0))])  # = control
+        + _rows("EMA", [v + d for v, d in zip(plain, (9, 1, 12, 1, 9))])  # p < .05, not Holm
+    )  # fmt: skip
+    s = summarise(rows, ["plain", control, trick, "EMA"])
+    assert s[control]["verdict"]["cfid"]["says"] == "hurt"
+    assert s[trick]["verdict"]["cfid"]["says"] == "hurt"  # against plain: the D's doing
+    assert s[trick]["against_control"]["reference"] == control
+    assert s[trick]["against_control"]["cfid"]["says"] == "no difference shown"
+    ema = s["EMA"]["verdict"]["cfid"]
+    assert ema["p"] < 0.05 and ema["unadjusted"] == "hurt"
+    assert ema["p_holm"] > 0.05 and ema["says"] == "no difference shown"
+    assert "against_control" not in s["EMA"]
 
 
 class _NormedG(nn.Module):

@@ -17,7 +17,7 @@ from pathlib import Path
 import gan_helpers
 
 PACKAGE = Path(gan_helpers.__file__).parent
-LIMITS = {"core": 1300, "package": 3000}  # physical lines
+LIMITS = {"core": 1450, "package": 3100}  # physical lines; DDP and colour data live in the core
 LONGEST = 120  # lines of one function of the core (a class is as long as its state needs)
 
 
