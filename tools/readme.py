@@ -135,9 +135,8 @@ def infogan(r) -> str:
     return (
         f"{_source(r)} {r['steps']} steps per seed. Purity: the share of samples whose "
         f"digit, judged by the classifier, matches their categorical code under the best "
-        f'one-to-one matching (chance: 10%); "weight 5" is the recipe with the information '
-        f"term weighted 5 instead of 1. Each continuous code walked from -2.5 to +2.5: the mean "
-        f"change of slant and of ink, and the share of digits whose class changed.\n\n"
+        f"one-to-one matching (chance: 10%). Each continuous code walked from -2.5 to +2.5: "
+        f"the mean change of slant and of ink, and the share of digits whose class changed.\n\n"
         + _table(header, rows)
         + "\n\nThe shipped DCGAN's best single coordinates, for comparison: "
         f"z[{best['slant']['dim']}] for slant ({walk(best['slant'])}), "
