@@ -11,6 +11,7 @@ containers, so a crafted file cannot run code.
 import errno
 import os
 import pickle
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -84,7 +85,9 @@ def load(path, model: str | None = None, map_location="cpu") -> dict:
         raise GanError(_unreadable(path)) from None
     except Exception:  # torch.load fails in many ways on damaged bytes; all mean the same
         raise GanError(_unreadable(path)) from None
-    if not isinstance(state, dict) or not str(state.get("format", "")).startswith("gan_helpers/"):
+    if not isinstance(state, dict) or not re.fullmatch(
+        r"gan_helpers/\d+", str(state.get("format"))
+    ):
         raise GanError(
             f"{path} is a PyTorch file but not a checkpoint of this course; pass a "
             f"checkpoint.pt written by `python -m gan_helpers train` or a notebook."

@@ -101,6 +101,13 @@ class LatentExplorer:
     def __init__(self, G, n_sliders=6, seed=0, span=3.0, scale=8, label=0, dims=None):
         import ipywidgets as w
 
+        with torch.no_grad():  # one draw says whether G makes pictures at all
+            shape = generate(G, torch.zeros(1, G.z_dim), _labels(G, 0, 1)).shape
+        if len(shape) != 4:
+            raise GanError(
+                f"LatentExplorer shows pictures, but this generator draws outputs of shape "
+                f"{tuple(shape)}; for 2-D points use toy.ToyPlayground."
+            )
         self.G, self.scale, self.render_ms = G.eval(), scale, 0.0
         self.n_cat = getattr(G, "n_cat", 0)  # InfoGAN: the categorical code
         first = self.n_cat if dims is None else 0

@@ -91,12 +91,23 @@ def test_a_second_run_into_the_same_folder_waits_its_turn(tmp_path):
     first trains, the second refuses in one sentence, and the first goes on untouched."""
     out = tmp_path / "run"
     first = subprocess.Popen(
-        [sys.executable, "-m", "gan_helpers", "train", "mlp", "--out", str(out), "--steps", "3000"],
+        # a budget it cannot reach before it is stopped, however fast or busy the machine is
+        [
+            sys.executable,
+            "-m",
+            "gan_helpers",
+            "train",
+            "mlp",
+            "--out",
+            str(out),
+            "--steps",
+            "10000000",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 900  # only a guard against a hang, never a verdict
     while not (out / ".lock").exists():
         assert first.poll() is None and time.monotonic() < deadline, first.communicate()
         time.sleep(0.05)

@@ -16,7 +16,7 @@ def test_recipe_pair_shapes(name):
     cond = models.is_conditional(G)
     x = G(z, y) if cond else G(z)
     S = recipes.SIZE[name]
-    assert x.shape == (5, 1, S, S)
+    assert x.shape == (5, 3 if name in recipes.SIZED else 1, S, S)  # dcgan64: colour
     assert x.min() >= -1 and x.max() <= 1  # Tanh range, same as the data
     logits = D(x, y) if cond else D(x)
     if name == "infogan":  # the logit, and Q's guess of the codes
