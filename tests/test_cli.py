@@ -106,6 +106,8 @@ def test_a_second_run_into_the_same_folder_waits_its_turn(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a terminal delivers it, even under a test run started in the background
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 900  # only a guard against a hang, never a verdict
     while not (out / ".lock").exists():
@@ -113,7 +115,7 @@ def test_a_second_run_into_the_same_folder_waits_its_turn(tmp_path):
         time.sleep(0.05)
     second = run("train", "mlp", "--out", str(out), "--steps", "10")
     first.send_signal(signal.SIGINT)
-    first.communicate(timeout=120)
+    first.communicate(timeout=600)  # a hang guard
     assert second.returncode == 2
     assert second.stderr.strip() == (
         f"error: Another training run (process {first.pid}) is using {out}; wait for it to "
