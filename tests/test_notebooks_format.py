@@ -26,21 +26,17 @@ def test_chapters_are_numbered_in_reading_order():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_is_clean(path):
+    """Committed without outputs, and valid for its format version: nbformat 4.5 requires an
+    id on every cell, and only warns about a missing one, which Jupyter repairs on each read."""
     nb = json.loads(path.read_text())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nbformat.validate(nb)
+    assert [str(w.message) for w in caught] == []
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(c.get("outputs") == [] and c.get("execution_count") is None for c in code)
     assert any("gan_helpers" in "".join(c["source"]) for c in code[1:])
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_is_valid_for_its_format_version(path):
-    """nbformat 4.5 requires an id on every cell; nbformat only warns about a missing one
-    today, and Jupyter and nbval repair it on every read."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        nbformat.validate(json.loads(path.read_text()))
-    assert [str(w.message) for w in caught] == []
 
 
 def test_every_notebook_carries_the_home():
