@@ -11,6 +11,7 @@ the layout:
   paths and the checks that a downloaded MNIST meets run here too.
 """
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -61,6 +62,10 @@ if LAYOUT not in ("offline", "with-train"):
 os.environ["GAN_SMOKE"] = "1"
 os.environ["GAN_RUNS_DIR"] = tempfile.mkdtemp(prefix="gan-runs-")  # no test resumes another's
 os.environ["GAN_DATA_ROOT"] = _lay_out(LAYOUT)
+# A smoke run leaves about half a gigabyte of checkpoints: gone when pytest exits, so that
+# repeated runs (four in .ci/run) do not fill a small disk.
+for _made in (os.environ["GAN_RUNS_DIR"], os.environ["GAN_DATA_ROOT"]):
+    atexit.register(shutil.rmtree, _made, ignore_errors=True)
 
 import re  # noqa: E402
 

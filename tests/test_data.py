@@ -1,7 +1,10 @@
 """The data path: one normalised tensor, batches by permutation, and clear errors."""
 
 import gzip
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,23 @@ def test_the_tests_bring_their_own_data():
     assert "gan-data-" in str(data_root())
     names = sorted(p.name for p in MNIST_RAW.iterdir() if not p.name.endswith(".gz"))
     assert any(n.startswith("train") for n in names) == (LAYOUT == "with-train")
+
+
+def test_the_tests_folders_are_removed_when_pytest_exits():
+    """Each run's checkpoints and data copy go at exit: .ci/run runs pytest four times."""
+    root = Path(__file__).resolve().parents[1]
+    code = "import os, conftest; print(os.environ['GAN_RUNS_DIR'], os.environ['GAN_DATA_ROOT'])"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=True,
+    ).stdout
+    made = [Path(p) for p in out.split()]
+    assert len(made) == 2 and all("gan-" in p.name for p in made), out
+    assert not any(p.exists() for p in made), made
 
 
 def test_mnist_is_one_normalised_tensor(mnist):
