@@ -165,12 +165,15 @@ class Trainer:
     def _stopping(self, stop: list) -> bool:
         """Whether a signal asked to stop; under torchrun, whether any process was asked, so
         that every process stops after the same step."""
-        if self.world > 1:
-            flag = torch.tensor([float(bool(stop))], device=self.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            if flag.item() and not stop:
-                stop.append(signal.SIGTERM)  # a peer's signal; torchrun sends every one the same
-        return bool(stop)
+        if self.world == 1:
+            return bool(stop)
+        flag = torch.tensor([float(bool(stop))], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        if not flag.item():
+            return False  # a signal that came during the all-reduce waits for the next step
+        if not stop:
+            stop.append(signal.SIGTERM)  # a peer's signal; torchrun sends every one the same
+        return True
 
     def _record(self, pending: list) -> None:
         """Read the pending numbers back into the history; a NaN or Inf loss raises."""
