@@ -40,7 +40,7 @@ def table(rows) -> tuple[list, list]:
             r["seed"],
             r["steps"],
             f"{r['cfid']:.1f}",
-            f"{r['recall']:.2f}",
+            f"{r['recall']:.4f}",
             f"{r['classes']}/10",
             f"{r['entropy']:.2f}",
             "passed" if r["passed"] else "**failed**",

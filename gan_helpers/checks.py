@@ -19,7 +19,7 @@ def coverage(result: dict, name="the generator") -> None:
     classes, entropy, recall = SMOKE_COVERAGE if smoke_mode() else FULL_COVERAGE
     print(
         f"{name}: {result['classes']}/10 classes (needs {classes}), entropy "
-        f"{result['entropy']:.2f} (needs {entropy}), recall {result['recall']:.2f} (needs {recall})"
+        f"{result['entropy']:.2f} (needs {entropy}), recall {result['recall']:.4f} (needs {recall})"
     )
     if result["classes"] < classes or result["entropy"] < entropy:
         raise AssertionError(
@@ -28,7 +28,7 @@ def coverage(result: dict, name="the generator") -> None:
         )
     if result["recall"] < recall:
         raise AssertionError(
-            f"{name} draws too little variety: recall {result['recall']:.2f}, below {recall}."
+            f"{name} draws too little variety: recall {result['recall']:.4f}, below {recall}."
         )
 
 
