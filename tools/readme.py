@@ -123,10 +123,8 @@ def notebooks(r) -> str:
 
 def ci(r) -> str:
     rows = [[x["part"], f"{x['seconds']:.0f}", x.get("disk", "")] for x in r["parts"]]
-    of = f" of {r['commit']}" if "commit" in r else ""
-    return f"*Measured by `.ci/run` from a clean clone{of}, {r['date'][:10]}.*\n\n" + _table(
-        ["part of .ci/run", "seconds", "disk"], rows
-    )
+    head = f"*Measured by `.ci/run` from a clean clone of {r['commit']}, {r['date'][:10]}.*\n\n"
+    return head + _table(["part of .ci/run", "seconds", "disk"], rows)
 
 
 def infogan(r) -> str:
