@@ -5,6 +5,8 @@ of at least 0.3.
 
     python benchmarks/class_coverage.py [--models ...] [--seeds 0 1 2] [--jobs 2] [--save coverage]
 
+With --save, the runs replace their own rows of the results file and keep the others.
+
 A conditional model draws the digits 0-9 in turn, so its coverage holds by construction;
 chapter 07's own check (the digit asked for is the digit drawn) is what judges it.
 """
@@ -14,7 +16,7 @@ import sys
 from multiprocessing import get_context
 
 import torch
-from common import format_table, save
+from common import format_table, merge, save
 
 
 def run_one(task) -> dict:
@@ -70,6 +72,8 @@ def main(argv=None) -> int:
     print(format_table(*table(rows)))
     if args.save:
         needs = {"classes": classes, "entropy": entropy, "recall": recall}
+        order = list(recipes.RECIPES)
+        rows = merge(args.save, rows, key=lambda r: (order.index(r["model"]), r["seed"]))
         save(args.save, {"needs": needs, "rows": rows}, "cpu")
     return 0 if all(r["passed"] for r in rows) else 1
 

@@ -103,6 +103,19 @@ def _from_root(script: str) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else script
 
 
+def merge(name: str, rows: list, key) -> list:
+    """`rows` with the rows of results file `name` that they do not re-measure (by `key`),
+    each kept row marked with the command and machine that measured it."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return rows
+    old = json.loads(path.read_text())
+    again = {key(r) for r in rows}
+    mark = {"by": old["command"], "on": old["hardware"]}
+    kept = [{**mark, **r} for r in old["rows"] if key(r) not in again]
+    return sorted(kept + rows, key=key)
+
+
 def save(name: str, payload: dict, device, folder=RESULTS) -> Path:
     """Write a results file, with what it was measured on and the command that made it."""
     folder = Path(folder)

@@ -3,6 +3,7 @@ over seeds, appended to benchmarks/results/infogan-sweep.jsonl (one row per meas
 
     python benchmarks/infogan_sweep.py CONFIG [--seeds 0 1 2] [--steps 2000] [--every 250]
 
+CONFIG "recipe" is the `infogan` recipe as shipped (`recipes.infogan`), measured past its budget.
 Configurations: the earlier recipe's pair (the DCGAN pair at width 32 with a Q head, 32x32)
 on the grid weight {1, 5} x rates {equal 5e-4, G faster 1e-3 / D 2e-4} ("cur-l5-eq" ...),
 and the InfoGAN paper's MNIST pair at several widths ("pap-w256", "pap-w128", "pap-g256d128")
@@ -13,11 +14,12 @@ import argparse
 import json
 import sys
 import time
+from datetime import datetime, timezone
 
 import torch
-from common import RESULTS
+from common import RESULTS, hardware
 
-from gan_helpers import data, explore, losses, models
+from gan_helpers import data, explore, losses, models, recipes
 from gan_helpers.train import Trainer
 
 ROWS = RESULTS / "infogan-sweep.jsonl"
@@ -65,13 +67,17 @@ GRID = {"l5-eq": (5.0, 5e-4, 5e-4), "l1-eq": (1.0, 5e-4, 5e-4),
         "l5-gfast": (5.0, 1e-3, 2e-4), "l1-gfast": (1.0, 1e-3, 2e-4)}  # fmt: skip
 
 
-def run(config, seed, steps, every, lam, lr_g, lr_d, images):
-    pair = next(p for p in PAIRS if config.startswith(p))
-    make_g, make_d, size = PAIRS[pair]
-    torch.manual_seed(seed)
-    G, D = make_g(), make_d()
-    t = Trainer(G, D, images[size], loss=losses.InfoGAN(weight=lam), batch_size=64,
-                lr_g=lr_g, lr_d=lr_d, seed=seed)  # fmt: skip
+def run(config, seed, steps, every, lam, lr_g, lr_d, images, stamp):
+    if config == "recipe":  # the shipped recipe itself, as the chapter and command line train it
+        r = recipes.infogan(seed=seed)
+        t = Trainer(images=images[28], **r)
+        lam, lr_g, lr_d = r["loss"].weight, r["lr_g"], r["lr_d"]
+    else:
+        make_g, make_d, size = PAIRS[next(p for p in PAIRS if config.startswith(p))]
+        torch.manual_seed(seed)
+        G, D = make_g(), make_d()
+        t = Trainer(G, D, images[size], loss=losses.InfoGAN(weight=lam), batch_size=64,
+                    lr_g=lr_g, lr_d=lr_d, seed=seed)  # fmt: skip
     t.progress = False
     start = time.process_time()
     while t.step < steps:
@@ -79,7 +85,7 @@ def run(config, seed, steps, every, lam, lr_g, lr_d, images):
         purity, matching = explore.code_purity(t.generator)
         row = {"config": config, "seed": seed, "step": t.step, "purity": purity,
                "matching": matching, "cpu_s_per_step": (time.process_time() - start) / t.step,
-               "lam": lam, "lr_g": lr_g, "lr_d": lr_d}  # fmt: skip
+               "lam": lam, "lr_g": lr_g, "lr_d": lr_d, **stamp}  # fmt: skip
         with open(ROWS, "a") as f:
             f.write(json.dumps(row) + "\n")
         print(f"{config} seed {seed} step {t.step}: purity {purity:.2f}", flush=True)
@@ -87,7 +93,7 @@ def run(config, seed, steps, every, lam, lr_g, lr_d, images):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("config", help=f"cur-{{{','.join(GRID)}}}, or one of {list(PAIRS)[1:]}")
+    p.add_argument("config", help=f"recipe, cur-{{{','.join(GRID)}}}, or one of {list(PAIRS)[1:]}")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--every", type=int, default=250)
@@ -99,8 +105,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     images = {28: data.load("mnist"), 32: data.load("mnist", size=32)}
+    stamp = {
+        "command": " ".join(["python", "benchmarks/infogan_sweep.py", *sys.argv[1:]]),
+        "hardware": hardware(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     for seed in a.seeds:
-        run(a.config, seed, a.steps, a.every, lam, lr_g, lr_d, images)
+        run(a.config, seed, a.steps, a.every, lam, lr_g, lr_d, images, stamp)
     return 0
 
 

@@ -8,7 +8,6 @@ writes the executed notebooks, with their outputs, to DIR.
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 import torch
-from common import RESULTS, format_table, save
+from common import format_table, merge, save
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -87,12 +86,8 @@ def main(argv=None) -> int:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.save:
         payload = {"mode": "smoke" if args.smoke else "full", "device": device, "rows": rows}
-        earlier = RESULTS / f"{args.save}.json"
-        if args.only and earlier.exists():  # re-measured chapters replace their old rows
-            old = json.loads(earlier.read_text())
-            again = {r["notebook"] for r in rows}
-            kept = [{"by": old["command"], **r} for r in old["rows"] if r["notebook"] not in again]
-            payload["rows"] = sorted(kept + rows, key=lambda r: r["notebook"])
+        if args.only:  # re-measured chapters replace their old rows
+            payload["rows"] = merge(args.save, rows, key=lambda r: r["notebook"])
         save(args.save, payload, device)
     return 0 if all(r["passed"] for r in rows) else 1
 

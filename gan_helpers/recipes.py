@@ -153,7 +153,7 @@ STEPS = {
     "mlp": 3000,
     "mlp-bn": 3000,
     "mlp-deep": 1500,
-    "lenet-deconv": 400,
+    "lenet-deconv": 500,
     "dcgan": 1000,
     "wgan-gp": 250,
     "cgan": 1000,

@@ -50,6 +50,37 @@ def test_greyscale_pictures_keep_one_channel(tmp_path):
     assert data.load(f"folder:{tmp_path}", size=16).x.shape == (2, 1, 16, 16)  # 1 held out
 
 
+def test_cifar10_is_read_through_torchvision_resized_and_split(monkeypatch):
+    """CIFAR-10 cannot be downloaded here: torchvision's reader is replaced by one that holds
+    six pictures in its layout (N, 32, 32, 3), so this checks the course's side only."""
+
+    class FakeCIFAR10:
+        def __init__(self, root, train, download):
+            n = 6 if train else 2
+            g = torch.Generator().manual_seed(n)
+            self.data = torch.randint(
+                0, 256, (n, 32, 32, 3), dtype=torch.uint8, generator=g
+            ).numpy()
+            self.targets = list(range(n))
+
+    monkeypatch.setattr(data.datasets, "CIFAR10", FakeCIFAR10)
+    train, held = data.load("cifar10"), data.load("cifar10", split="held-out")
+    source = torch.from_numpy(FakeCIFAR10("", True, False).data).permute(0, 3, 1, 2)
+    assert torch.equal(train.x, source) and len(held) == 2  # channels first, as stored
+    big = data.load("cifar10", size=64)
+    assert big.x.shape == (6, 3, 64, 64) and big.x.dtype == torch.uint8
+
+
+def test_cifar10_offline_is_one_sentence(monkeypatch):
+    def offline(root, train, download):
+        raise RuntimeError("no network")
+
+    monkeypatch.setattr(data.datasets, "CIFAR10", offline)
+    with pytest.raises(GanError, match="No cifar10 data") as e:
+        data.load("cifar10")
+    assert_one_sentence(str(e.value))
+
+
 @pytest.mark.parametrize(
     "make, says",
     [

@@ -179,7 +179,8 @@ def test_shipped_weights_are_small_and_say_where_they_came_from(name):
     p = load_generator(name).provenance
     assert p["command"] == f"OMP_NUM_THREADS=1 python tools/ship.py {name}"
     assert p["trains"].startswith(f"python -m gan_helpers train {name} ")
-    assert "mnist" in p["data"] and p["steps"] == recipes.STEPS[name] and p["date"]
+    assert f"--steps {p['steps']} " in p["trains"] and p["steps"] >= recipes.STEPS[name]
+    assert "mnist" in p["data"] and p["date"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
