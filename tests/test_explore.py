@@ -349,7 +349,7 @@ def test_the_shipped_infogan_code_purity_through_the_command_line(tmp_path):
     codes = torch.arange(10).repeat_interleave(100)
     purity, _ = explore.matched_purity(codes, torch.cat(digits))
     print(f"the shipped InfoGAN's code purity through the command line: {purity:.0%}")
-    assert purity >= 0.75  # chance is 10%; benchmarks/infogan.py measures it over seeds
+    assert purity >= 0.85  # chance is 10%; tools/ship.py trains it past the chapter
 
 
 def test_code_needs_an_infogan_model(tmp_path, capsys):
