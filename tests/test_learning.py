@@ -34,14 +34,14 @@ def test_mlp_gan_learns_digits(one_thread):
     images = data.load("mnist")
     t = Trainer(images=images, **recipes.mlp(seed=0))
     before, untrained = t.sample(z=t.fixed_z), metrics.evaluate(t)
-    t.train(1000)
+    t.train(1500)  # at 1000, recall was 0.0055 on one CPU and 0.0 on another
     after, trained = t.sample(z=t.fixed_z), metrics.evaluate(t)
     assert trained["cfid"] < 0.5 * untrained["cfid"]
     assert trained["classes"] >= 5 and trained["recall"] > untrained["recall"]
     assert (after - before).abs().mean() > 0.2
     # the loop kept a full history, and D separates real from fake at least a little
     h = t.history
-    assert h["step"] == list(range(1, 1001)) and t.images_seen == 1000 * 128 and t.seconds > 0
+    assert h["step"] == list(range(1, 1501)) and t.images_seen == 1500 * 128 and t.seconds > 0
     assert sum(h["d_real"][-50:]) > sum(h["d_fake"][-50:])
 
 
