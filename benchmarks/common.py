@@ -103,6 +103,11 @@ def _from_root(script: str) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else script
 
 
+def command() -> str:
+    """The command line that is running, as run from the repository's root."""
+    return " ".join(["python", _from_root(sys.argv[0]), *sys.argv[1:]])
+
+
 def merge(name: str, rows: list, key) -> list:
     """`rows` with the rows of results file `name` that they do not re-measure (by `key`),
     each kept row marked with the command and machine that measured it."""
@@ -111,8 +116,8 @@ def merge(name: str, rows: list, key) -> list:
         return rows
     old = json.loads(path.read_text())
     again = {key(r) for r in rows}
-    mark = {"by": old["command"], "on": old["hardware"]}
-    kept = [{**mark, **r} for r in old["rows"] if key(r) not in again]
+    mark = {"by": old["command"], "on": old["hardware"]}  # a row kept before keeps its own
+    kept = [r if "by" in r else {**mark, **r} for r in old["rows"] if key(r) not in again]
     return sorted(kept + rows, key=key)
 
 
@@ -122,7 +127,7 @@ def save(name: str, payload: dict, device, folder=RESULTS) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
     payload = {
-        "command": " ".join(["python", _from_root(sys.argv[0]), *sys.argv[1:]]),
+        "command": command(),
         "hardware": hardware(device),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "load_average_after": load_average(),

@@ -17,7 +17,7 @@ import time
 from datetime import datetime, timezone
 
 import torch
-from common import RESULTS, hardware
+from common import RESULTS, command, hardware
 
 from gan_helpers import data, explore, losses, models, recipes
 from gan_helpers.train import Trainer
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     images = {28: data.load("mnist"), 32: data.load("mnist", size=32)}
     stamp = {
-        "command": " ".join(["python", "benchmarks/infogan_sweep.py", *sys.argv[1:]]),
+        "command": command(),
         "hardware": hardware(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
