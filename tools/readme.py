@@ -134,7 +134,8 @@ def notebooks(r) -> str:
 
 def ci(r) -> str:
     rows = [[x["part"], f"{x['seconds']:.0f}", x.get("disk", "")] for x in r["parts"]]
-    head = f"*Measured by `.ci/run` from a clean clone of {r['commit']}, {r['date'][:10]}.*\n\n"
+    on = f" on {r['machine']}" if "machine" in r else ""  # older runs did not record it
+    head = f"*Measured by `.ci/run` from a clean clone of {r['commit']}{on}, {r['date'][:10]}.*\n\n"
     return head + _table(["part of .ci/run", "seconds", "disk"], rows)
 
 
