@@ -134,8 +134,10 @@ def notebooks(r) -> str:
 
 def ci(r) -> str:
     rows = [[x["part"], f"{x['seconds']:.0f}", x.get("disk", "")] for x in r["parts"]]
-    on = f" on {r['machine']}" if "machine" in r else ""  # older runs did not record it
-    head = f"*Measured by `.ci/run` from a clean clone of {r['commit']}{on}, {r['date'][:10]}.*\n\n"
+    head = (
+        f"*Measured by `.ci/run` from a clean clone of {r['commit']} on {r['machine']}, "
+        f"{r['date'][:10]}.*\n\n"
+    )
     return head + _table(["part of .ci/run", "seconds", "disk"], rows)
 
 
