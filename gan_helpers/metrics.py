@@ -54,7 +54,8 @@ def load_classifier(path=WEIGHTS) -> MnistClassifier:
     """The trained judge, on the CPU in eval mode, loaded once."""
     key = ("classifier", str(path))
     if key not in _cache:
-        net = MnistClassifier()
+        with torch.random.fork_rng(devices=[]):  # judging a run mid-training must not change it
+            net = MnistClassifier()  # its initial weights draw from the global generator
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             if not (isinstance(state, dict) and state.get("format") == FORMAT):
@@ -281,13 +282,13 @@ def inception(weights=None) -> nn.Module:
         from torchvision.models import Inception_V3_Weights, inception_v3
 
         try:
-            if weights is None:
-                net = inception_v3(weights=Inception_V3_Weights.IMAGENET1K_V1)
-            else:
-                net = inception_v3(weights=None, aux_logits=False, init_weights=False)
-                net.transform_input = (
-                    True  # as with the ImageNet weights: inputs ImageNet-normalised
-                )
+            with torch.random.fork_rng(devices=[]):  # as for the classifier
+                if weights is None:
+                    net = inception_v3(weights=Inception_V3_Weights.IMAGENET1K_V1)
+                else:
+                    net = inception_v3(weights=None, aux_logits=False, init_weights=False)
+            if weights is not None:
+                net.transform_input = True  # as with the ImageNet weights: normalised inputs
                 net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         except Exception as e:  # offline: URLError; a bad file: many kinds
             raise GanError(

@@ -219,3 +219,14 @@ def test_bad_samples_are_refused_with_a_reason(mnist):
         metrics.evaluate(torch.zeros(N, 2), n=N)
     with pytest.raises(GanError, match="held-out digits, fewer than"):
         metrics.evaluate(mnist.x, n=len(metrics.real_digits("held-out")) + 1)
+
+
+def test_loading_the_judge_leaves_the_random_stream_alone():
+    # a chapter judges its run before and during training: the judge's first load builds a
+    # network, and drawing its initial weights from the global generator would change the run
+    metrics._cache.clear()
+    torch.manual_seed(0)
+    metrics.load_classifier()
+    after_load = torch.rand(4)
+    torch.manual_seed(0)
+    assert torch.equal(after_load, torch.rand(4))
