@@ -155,7 +155,7 @@ STEPS = {
     "mlp-deep": 1500,
     "lenet-deconv": 500,
     "dcgan": 1000,
-    "wgan-gp": 250,
+    "wgan-gp": 225,
     "cgan": 1000,
     "infogan": 2000,
     "dcgan64": 8000,  # the tutorial's 5 epochs of CelebA at batch 128, about 7,900 steps
