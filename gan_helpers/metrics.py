@@ -287,9 +287,8 @@ def inception(weights=None) -> nn.Module:
                     net = inception_v3(weights=Inception_V3_Weights.IMAGENET1K_V1)
                 else:
                     net = inception_v3(weights=None, aux_logits=False, init_weights=False)
-            if weights is not None:
-                net.transform_input = True  # as with the ImageNet weights: normalised inputs
-                net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+                    net.transform_input = True  # as with the ImageNet weights: normalised inputs
+                    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         except Exception as e:  # offline: URLError; a bad file: many kinds
             raise GanError(
                 f"Inception v3's weights could not be had ({type(e).__name__}), so FID and KID on "
