@@ -65,11 +65,17 @@ def main(argv=None) -> int:
     paths = sorted(NOTEBOOKS.glob("*.ipynb"))
     if args.only:
         paths = [q for q in paths if q.name[:2] in args.only]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     rows = []
     for path in paths:
         print(f"running {path.name} ...", file=sys.stderr, flush=True)
         rows.append(run(path, args.smoke, args.keep, args.timeout))
         print(f"  {rows[-1]}", file=sys.stderr, flush=True)
+        if args.save:  # after every chapter, so that a run stopped part way keeps what it did
+            payload = {"mode": "smoke" if args.smoke else "full", "device": device, "rows": rows}
+            if args.only:  # re-measured chapters replace their old rows
+                payload["rows"] = merge(args.save, rows, key=lambda r: r["notebook"])
+            save(args.save, payload, device)
     print(
         format_table(
             ["chapter", "wall s", "final check"],
@@ -83,12 +89,6 @@ def main(argv=None) -> int:
             ],
         )
     )
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.save:
-        payload = {"mode": "smoke" if args.smoke else "full", "device": device, "rows": rows}
-        if args.only:  # re-measured chapters replace their old rows
-            payload["rows"] = merge(args.save, rows, key=lambda r: r["notebook"])
-        save(args.save, payload, device)
     return 0 if all(r["passed"] for r in rows) else 1
 
 
