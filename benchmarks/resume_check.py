@@ -1,11 +1,14 @@
 """Exact resume on a device: a run saved and resumed halfway against the same run straight
-through, compared tensor by tensor. On a CPU they are equal bit for bit (tests/test_resume.py
-proves it); on a GPU this says what holds bit for bit and what only within a tolerance.
+through, compared tensor by tensor, and beside it the same run straight through twice. On a
+CPU all are equal bit for bit (tests/test_resume.py proves it); on a GPU the second pair says
+how far the device's own kernels let two identical runs drift, so that the first is read
+against it. `--deterministic` asks for reproducible kernels.
 
-    python benchmarks/resume_check.py [--device cuda] [--steps 40] [--save NAME]
+    python benchmarks/resume_check.py [--device cuda] [--steps 40] [--deterministic] [--save NAME]
 """
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -44,6 +47,8 @@ def run(name, device, steps, folder) -> dict:
     images = data.load(device=device, size=recipes.SIZE[name])
     whole = trainer(name, images, seed=0, device=device)
     whole.train(steps)
+    again = trainer(name, images, seed=0, device=device)  # the same run, straight through again
+    again.train(steps)
     first = trainer(name, images, seed=0, device=device)
     first.train(steps // 2, checkpoint=folder / f"{name}.pt")
     second = trainer(name, images, seed=0, device=device)
@@ -54,6 +59,7 @@ def run(name, device, steps, folder) -> dict:
         "steps": steps,
         "history_equal": history,
         **compare(whole.state_dict(), second.state_dict()),
+        "straight_twice": compare(whole.state_dict(), again.state_dict()),
     }
 
 
@@ -62,8 +68,16 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--models", nargs="+", default=["mlp", "dcgan", "wgan-gp"])
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="torch.use_deterministic_algorithms: cuDNN's and cuBLAS's reproducible kernels",
+    )
     p.add_argument("--save", metavar="NAME")
     args = p.parse_args(argv)
+    if args.deterministic:  # cuBLAS needs its workspace fixed before CUDA starts
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
     device = resolve_device(args.device)
     with tempfile.TemporaryDirectory() as folder:
         rows = [run(m, device, args.steps, Path(folder)) for m in args.models]
@@ -75,6 +89,8 @@ def main(argv=None) -> int:
                 "tensors bit for bit",
                 "worst relative difference",
                 "loss history equal",
+                "straight twice: bit for bit",
+                "worst",
             ],
             [
                 [
@@ -83,13 +99,19 @@ def main(argv=None) -> int:
                     f"{r['equal']}/{r['tensors']}",
                     f"{r['worst_relative_difference']:.2e}",
                     r["history_equal"],
+                    f"{r['straight_twice']['equal']}/{r['straight_twice']['tensors']}",
+                    f"{r['straight_twice']['worst_relative_difference']:.2e}",
                 ]
                 for r in rows
             ],
         )
     )
     if args.save:
-        save(args.save, {"device": device.type, "rows": rows}, device)
+        save(
+            args.save,
+            {"device": device.type, "deterministic": args.deterministic, "rows": rows},
+            device,
+        )
     return 0
 
 

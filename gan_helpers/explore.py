@@ -190,11 +190,12 @@ class LatentExplorer:
     def render(self):
         start = time.perf_counter()
         # G stays in eval mode, so call it directly: generate() would switch modes each time
+        z = self.z[None].to(next(self.G.parameters()).device)  # the sliders edit a CPU z
         with one_thread(), torch.inference_mode():
             x = crop_to_28(
-                self.G(self.z[None])
+                self.G(z)
                 if not is_conditional(self.G)
-                else self.G(self.z[None], torch.tensor([self.digit.value]))
+                else self.G(z, torch.tensor([self.digit.value], device=z.device))
             )
         self.image.value = png_bytes(x, nrow=1, scale=self.scale)
         self.render_ms = 1000 * (time.perf_counter() - start)

@@ -360,13 +360,17 @@ def check_labels(labels, n: int) -> torch.Tensor:
 
 @torch.no_grad()
 def generate(G, z, labels=None):
-    """G(z) in eval mode: BatchNorm uses its running statistics, so a sample does not depend
-    on the others in its batch. A conditional G needs `labels`, one digit per row of z."""
+    """G(z) in eval mode, on G's device: BatchNorm uses its running statistics, so a sample
+    does not depend on the others in its batch. A conditional G needs `labels`, one digit
+    per row of z. z drawn on the CPU (a seeded generator's, the same on every machine) is
+    moved to G's device."""
     if is_conditional(G) != (labels is not None):
         raise GanError("This generator is conditional, so it needs labels=, one digit from 0 "
                        "to 9 per row of z." if is_conditional(G) else
                        "This generator is not conditional, so it takes no labels; train a "
                        "conditional model (cgan) to choose the digit.")
+    weight = next(G.parameters(), None)
+    z = z if weight is None else z.to(weight.device)
     was_training = G.training
     G.eval()
     try:

@@ -135,3 +135,13 @@ def test_generate_checks_labels_and_restores_training_mode():
         models.generate(G, z)
     with pytest.raises(models.GanError, match="3 digits from 0 to 9"):
         models.generate(G, z, [1, 2, 12])
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_generate_draws_on_the_generators_device(conditional):
+    # a seeded z is drawn on the CPU; a generator on a GPU must still take it. The meta
+    # device stands in for the GPU: mixing it with CPU tensors fails the same way
+    G = (models.ConditionalGenerator if conditional else models.DCGANGenerator)(hidden=8)
+    z, labels = torch.randn(4, G.z_dim), [0, 1, 2, 3] if conditional else None
+    out = models.generate(G.to("meta"), z, labels)
+    assert out.device.type == "meta" and out.shape == (4, 1, 32, 32)
