@@ -67,6 +67,8 @@ else
   RC=""; TP="--seconds 1 --warmup 20 --repeats 2"; TTQ="--cap 40 --eval-every 50"; NB=""
 fi
 part resume 60 python resume_check.py --device "$DEVICE" $RC --save resume-$DEVICE
+part resume-deterministic 60 python resume_check.py --device "$DEVICE" $RC --deterministic \
+  --save resume-$DEVICE-deterministic
 part throughput 90 python throughput.py --device "$DEVICE" $TP --save throughput-$DEVICE
 part notebooks 360 python notebooks.py $NB --only 01 02 03 04 05 06 07 08 09 10 --timeout 280 \
   --keep "$WORK/notebooks" --save notebooks-$DEVICE

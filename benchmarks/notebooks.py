@@ -9,6 +9,7 @@ writes the executed notebooks, with their outputs, to DIR.
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -38,7 +39,7 @@ def run(path: Path, smoke: bool, keep, timeout: int) -> dict:
     try:
         client.execute()
     except CellExecutionError as e:
-        error = str(e).strip().splitlines()[-1][:300]
+        error = re.sub(r"\x1b\[[0-9;]*m", "", str(e).strip().splitlines()[-1])[:300]  # no colours
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)

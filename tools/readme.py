@@ -132,6 +132,23 @@ def notebooks(r) -> str:
     )
 
 
+def resume(r) -> str:
+    pair = lambda c: [f"{c['equal']}/{c['tensors']}", f"{c['worst_relative_difference']:.2g}"]
+    rows = [[x["model"], x["steps"], *pair(x), *pair(x["straight_twice"])] for x in r["rows"]]
+    kernels = "Reproducible kernels only" if r.get("deterministic") else "PyTorch's default kernels"
+    return f"{_source(r)} {kernels}.\n\n" + _table(
+        [
+            "model",
+            "steps",
+            "resumed vs straight: tensors equal",
+            "worst relative difference",
+            "straight twice: tensors equal",
+            "worst relative difference",
+        ],
+        rows,
+    )
+
+
 def ci(r) -> str:
     rows = [[x["part"], f"{x['seconds']:.0f}", x.get("disk", "")] for x in r["parts"]]
     head = (
@@ -247,7 +264,24 @@ BLOCKS = {  # name: (results file, renderer, the command that makes the file)
         "python benchmarks/notebooks.py --save notebooks-cpu",
     ),
     "notebooks-gpu": (RESULTS / "notebooks-cuda.json", notebooks, "bash benchmarks/gpu_run.sh"),
+    "notebooks-gpu-smoke": (
+        RESULTS / "notebooks-cuda-smoke.json",
+        notebooks,
+        "python benchmarks/notebooks.py --smoke --save notebooks-cuda-smoke",
+    ),
     "throughput-gpu": (RESULTS / "throughput-cuda.json", throughput, "bash benchmarks/gpu_run.sh"),
+    "time-to-quality-gpu": (
+        RESULTS / "time-to-quality-cuda.json",
+        time_to_quality,
+        "bash benchmarks/gpu_run.sh",
+    ),
+    "resume-gpu": (RESULTS / "resume-cuda.json", resume, "bash benchmarks/gpu_run.sh"),
+    "resume-gpu-deterministic": (
+        RESULTS / "resume-cuda-deterministic.json",
+        resume,
+        "python benchmarks/resume_check.py --device cuda --deterministic "
+        "--save resume-cuda-deterministic",
+    ),
     "infogan": (RESULTS / "infogan.json", infogan, "python benchmarks/infogan.py --save infogan"),
     "coverage": (
         RESULTS / "coverage.json",
