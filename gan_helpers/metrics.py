@@ -239,9 +239,8 @@ def _draw(source, n: int, seed: int) -> torch.Tensor:
                 f"more samples, a generator, or a smaller n."
             )
         return samples[:n]
-    device = next(source.parameters()).device
-    z = torch.randn(n, source.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-    digits = digits_in_turn(n, device)
+    z = torch.randn(n, source.z_dim, generator=torch.Generator().manual_seed(seed))
+    digits = digits_in_turn(n)  # generate() moves both to the generator's device
     return torch.cat(
         [
             _digits(generate(source, zb, yb if is_conditional(source) else None))

@@ -217,9 +217,9 @@ class Trainer:
         """Samples in [-1, 1], drawn in eval mode from `n` fresh noise vectors or from `z`.
         A conditional generator draws the digits 0, 1, ..., 9, 0, ... unless given `labels`;
         `ema=False` draws from the raw G of an EMA run."""
-        z = torch.randn(n, self.G.z_dim, device=self.device) if z is None else z.to(self.device)
+        z = torch.randn(n, self.G.z_dim, device=self.device) if z is None else z
         if is_conditional(self.G) and labels is None:
-            labels = digits_in_turn(len(z), self.device)
+            labels = digits_in_turn(len(z))  # generate() moves z and labels to G's device
         return generate(self.generator if ema else self.G, z, labels)
 
     # --- the run's state: saved, loaded, resumed ---------------------------------------------
