@@ -4,6 +4,7 @@ results file it writes for tools/readme.py."""
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from datetime import datetime, timezone
@@ -105,7 +106,7 @@ def _from_root(script: str) -> str:
 
 def command() -> str:
     """The command line that is running, as run from the repository's root."""
-    return " ".join(["python", _from_root(sys.argv[0]), *sys.argv[1:]])
+    return shlex.join(["python", _from_root(sys.argv[0]), *sys.argv[1:]])
 
 
 def merge(name: str, rows: list, key) -> list:

@@ -1,9 +1,10 @@
 """InfoGAN's codes, measured over seeds: how soon and how well the categorical code becomes
-the digit, for the `infogan` recipe and for the same recipe with the information term
-weighted 5 (the earlier recipe's weight), and what the two continuous codes move, against
+the digit, for the `infogan` recipe, for the same recipe with its categorical code fed at
+scale 1 (the recipe before, whose codes lock onto style), and with the information term
+weighted 5 (the first recipe's weight), and what the two continuous codes move, against
 the shipped DCGAN's best single coordinates of z.
 
-    python benchmarks/infogan.py [--seeds 0 1 2] [--arms recipe] [--steps 2000] [--save infogan]
+    python benchmarks/infogan.py [--seeds 0 1 2] [--arms recipe] [--steps 3000] [--save infogan]
 
 Purity is the share of samples whose digit, judged by the course's classifier, is the one
 their categorical code stands for under the best one-to-one matching of codes to digits
@@ -25,18 +26,24 @@ from pathlib import Path
 import torch
 from common import RESULTS, format_table, save, trainer
 
-from gan_helpers import explore, losses, metrics
+from gan_helpers import explore, losses, metrics, recipes
 from gan_helpers.checkpoint import load_generator
 
 PACKAGE_RESULTS = Path(__file__).resolve().parent.parent / "gan_helpers" / "results"
-ARMS = {"recipe": {}, "weight 5": {"loss": losses.InfoGAN(weight=5.0)}}
+# each arm's changes to the recipe at a seed; "code at scale 1" is the recipe before the code
+# was scaled, with the same initial weights
+ARMS = {
+    "recipe": lambda seed: {},
+    "code at scale 1": lambda seed: {"G": recipes.infogan(seed, code_scale=1.0)["G"]},
+    "weight 5": lambda seed: {"loss": losses.InfoGAN(weight=5.0)},
+}
 RUNS = RESULTS / "infogan-runs.jsonl"
 
 
 def curve(arm, seed, steps, every) -> dict:
     """Train one arm at one seed on one thread, with its purity every `every` steps."""
     torch.set_num_threads(1)
-    t = trainer("infogan", seed=seed, **ARMS[arm])
+    t = trainer("infogan", seed=seed, **ARMS[arm](seed))
     start, points = time.process_time(), []
     while t.step < steps:
         t.train(min(every, steps - t.step))
@@ -75,7 +82,7 @@ def table(rows) -> tuple[list, list]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=recipes.STEPS["infogan"])
     p.add_argument("--every", type=int, default=250)
     p.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
     p.add_argument("--save", metavar="NAME")

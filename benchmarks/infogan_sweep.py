@@ -3,11 +3,13 @@ over seeds, appended to benchmarks/results/infogan-sweep.jsonl (one row per meas
 
     python benchmarks/infogan_sweep.py CONFIG [--seeds 0 1 2] [--steps 2000] [--every 250]
 
-CONFIG "recipe" is the `infogan` recipe as shipped (`recipes.infogan`), measured past its budget.
-Configurations: the earlier recipe's pair (the DCGAN pair at width 32 with a Q head, 32x32)
-on the grid weight {1, 5} x rates {equal 5e-4, G faster 1e-3 / D 2e-4} ("cur-l5-eq" ...),
-and the InfoGAN paper's MNIST pair at several widths ("pap-w256", "pap-w128", "pap-g256d128")
-with any weight and rates (`--lam`, `--lr-g`, `--lr-d`). Purity as in benchmarks/infogan.py.
+CONFIG "recipe" is the `infogan` recipe as shipped (`recipes.infogan`), measured past its budget,
+and "recipe-scale1" the same with its categorical code fed at scale 1 (the recipe before).
+The other configurations feed the code at scale 1 too: the earlier recipe's pair (the DCGAN
+pair at width 32 with a Q head, 32x32) on the grid weight {1, 5} x rates {equal 5e-4, G faster
+1e-3 / D 2e-4} ("cur-l5-eq" ...), and the InfoGAN paper's MNIST pair at several widths
+("pap-w256", "pap-w128", "pap-g256d128") with any weight and rates (`--lam`, `--lr-g`,
+`--lr-d`). Purity as in benchmarks/infogan.py.
 """
 
 import argparse
@@ -57,10 +59,11 @@ class EarlierInfoDiscriminator(models.DCGANDiscriminator):
 # name: (G, D, image size); widths of the paper's pair: (G fc, c2, c1), (D c1, c2, fc, q)
 PAIRS = {
     "cur": (EarlierInfoGenerator, EarlierInfoDiscriminator, 32),
-    "pap-w256": (lambda: models.InfoGenerator(), lambda: models.InfoDiscriminator(), 28),
-    "pap-w128": (lambda: models.InfoGenerator(fc=128, c2=32, c1=16),
+    "pap-w256": (lambda: models.InfoGenerator(code_scale=1.0), lambda: models.InfoDiscriminator(),
+                 28),
+    "pap-w128": (lambda: models.InfoGenerator(fc=128, c2=32, c1=16, code_scale=1.0),
                  lambda: models.InfoDiscriminator(c1=16, c2=32, fc=128, q=64), 28),
-    "pap-g256d128": (lambda: models.InfoGenerator(),
+    "pap-g256d128": (lambda: models.InfoGenerator(code_scale=1.0),
                      lambda: models.InfoDiscriminator(c1=16, c2=32, fc=128, q=64), 28),
 }  # fmt: skip
 GRID = {"l5-eq": (5.0, 5e-4, 5e-4), "l1-eq": (1.0, 5e-4, 5e-4),
@@ -68,8 +71,8 @@ GRID = {"l5-eq": (5.0, 5e-4, 5e-4), "l1-eq": (1.0, 5e-4, 5e-4),
 
 
 def run(config, seed, steps, every, lam, lr_g, lr_d, images, stamp):
-    if config == "recipe":  # the shipped recipe itself, as the chapter and command line train it
-        r = recipes.infogan(seed=seed)
+    if config.startswith("recipe"):  # the recipe as the chapter and command line train it
+        r = recipes.infogan(seed=seed, code_scale=1.0 if config == "recipe-scale1" else None)
         t = Trainer(images=images[28], **r)
         lam, lr_g, lr_d = r["loss"].weight, r["lr_g"], r["lr_d"]
     else:
@@ -93,7 +96,8 @@ def run(config, seed, steps, every, lam, lr_g, lr_d, images, stamp):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("config", help=f"recipe, cur-{{{','.join(GRID)}}}, or one of {list(PAIRS)[1:]}")
+    configs = f"recipe, recipe-scale1, cur-{{{','.join(GRID)}}}, or one of {list(PAIRS)[1:]}"
+    p.add_argument("config", help=configs)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--every", type=int, default=250)

@@ -296,11 +296,16 @@ class InfoGenerator(nn.Module):
     """The InfoGAN paper's MNIST generator at a quarter of its widths (fc 256, not 1024):
     FC -> FC 7x7xc2 -> upconv c1 (14x14) -> upconv 1 (28x28), BatchNorm + ReLU, Tanh. z ~
     N(0, I) as for every generator: the argmax of its first n_cat numbers is a uniform
-    categorical code, fed one-hot; the next n_cont are continuous codes; the rest is noise."""
+    categorical code, fed one-hot; the next n_cont are continuous codes; the rest is noise.
+    The one-hot is scaled by `code_scale`, by default the expected length of the other
+    z_dim - n_cat numbers (8 for 64), so that the code weighs as much in G's first layer as
+    all of them together; at 1 it is one input among 65, and the noise picks the digit."""
 
-    def __init__(self, z_dim=74, n_cat=10, n_cont=2, fc=256, c2=64, c1=32):
+    def __init__(self, z_dim=74, n_cat=10, n_cont=2, fc=256, c2=64, c1=32, code_scale=None):
         super().__init__()
         self.z_dim, self.n_cat, self.n_cont, self.c2 = z_dim, n_cat, n_cont, c2
+        scale = (z_dim - n_cat) ** 0.5 if code_scale is None else code_scale
+        self.register_buffer("code_scale", torch.tensor(float(scale)))  # saved with the weights
         self.fc = nn.Sequential(
             nn.Linear(z_dim, fc, bias=False), nn.BatchNorm1d(fc), nn.ReLU(),          # (B, fc)
             nn.Linear(fc, c2 * 49, bias=False), nn.BatchNorm1d(c2 * 49), nn.ReLU())    # (B, c2*49)
@@ -312,7 +317,7 @@ class InfoGenerator(nn.Module):
 
     def forward(self, z):
         cat = nn.functional.one_hot(z[:, :self.n_cat].argmax(1), self.n_cat).to(z.dtype)
-        h = self.fc(torch.cat([cat, z[:, self.n_cat:]], dim=1))                       # (B, c2*49)
+        h = self.fc(torch.cat([cat * self.code_scale, z[:, self.n_cat:]], dim=1))     # (B, c2*49)
         return self.conv(h.view(len(z), self.c2, 7, 7))
 
     def with_code(self, z, code: int):

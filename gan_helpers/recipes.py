@@ -111,12 +111,13 @@ def cgan(seed=0) -> dict:
     )
 
 
-def infogan(seed=0) -> dict:
+def infogan(seed=0, code_scale=None) -> dict:
     """Chapter 08, InfoGAN on the paper's MNIST pair at a quarter of its widths, 28x28: the
     information term weighted 1 (a tenth for the continuous codes), G faster than D, as in
-    the paper (benchmarks/infogan.py measures why these settings)."""
+    the paper, and the categorical code fed as loud as the noise (`code_scale`, see
+    models.InfoGenerator; benchmarks/infogan.py measures it against 1)."""
     torch.manual_seed(seed)
-    G, D = models.InfoGenerator(), models.InfoDiscriminator()
+    G, D = models.InfoGenerator(code_scale=code_scale), models.InfoDiscriminator()
     return dict(
         G=G, D=D, loss=losses.InfoGAN(weight=1.0), batch_size=64, lr_g=2e-3, lr_d=4e-4,
         seed=seed, name="infogan",
@@ -157,7 +158,7 @@ STEPS = {
     "dcgan": 1000,
     "wgan-gp": 225,
     "cgan": 1000,
-    "infogan": 2000,
+    "infogan": 3000,
     "dcgan64": 8000,  # the tutorial's 5 epochs of CelebA at batch 128, about 7,900 steps
 }
 SIZE = {name: 32 for name in RECIPES} | {"mlp": 28, "mlp-bn": 28, "mlp-deep": 28, "infogan": 28}

@@ -291,7 +291,8 @@ class Trainer:
         except (RuntimeError, KeyError, ValueError, TypeError, AttributeError):
             raise GanError(
                 f"{path} does not fit this {self.name!r} run: its weights or state have other "
-                f"names or shapes; use a checkpoint of the same models."
+                f"names or shapes (another model, or this recipe before it changed); move it "
+                f"aside to start over, or use a checkpoint of the same models."
             ) from None
         for opt, lr in ((self.opt_g, self.settings["lr_g"]), (self.opt_d, self.settings["lr_d"])):
             for group in opt.param_groups:  # the optimiser's state brought back the saved ones

@@ -16,6 +16,7 @@ import torch
 from conftest import assert_one_sentence
 from gan_helpers import GanError, checkpoint, data, losses, models, recipes, toy
 from gan_helpers.__main__ import main
+from gan_helpers.checkpoint import load_generator
 from gan_helpers.train import Diverged, Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -233,6 +234,27 @@ def test_a_bad_checkpoint_gets_one_sentence_naming_the_file(kind, tmp_path, mlp_
 
 
 # --- the divergence guard -----------------------------------------------------------------
+
+
+def test_an_infogan_run_from_before_the_code_scale_is_refused_and_kept(tmp_path, digits):
+    """Chapter 08's run folder from the recipe before the code was scaled: its weights have
+    every shape of today's, so only the saved scale tells the two apart. Going on from it
+    would train a different network; it is refused in one sentence, and left as it was."""
+    path = tmp_path / "infogan.pt"
+    old = Trainer(images=digits, **{**recipes.infogan(seed=0), "batch_size": 8})
+    old.train(1)
+    state = old.state_dict()
+    del state["G"]["code_scale"]  # what the generator saved before the scale existed
+    checkpoint.save(state, path)
+    before = path.read_bytes()
+    again = Trainer(images=digits, **{**recipes.infogan(seed=0), "batch_size": 8})
+    with pytest.raises(GanError) as e:
+        again.train(until=2, checkpoint=path)
+    assert "does not fit this 'infogan' run" in str(e.value) and "move it aside" in str(e.value)
+    assert_one_sentence(str(e.value))
+    assert path.read_bytes() == before
+    with pytest.raises(GanError, match="recipe changed since it was trained"):
+        load_generator(path)
 
 
 class BlowsUpAt(losses.BCE):

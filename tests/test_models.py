@@ -111,6 +111,23 @@ def test_the_infogan_category_is_the_argmax_of_the_first_ten_numbers_of_z():
         assert not torch.allclose(G(z), G(other))
 
 
+def test_the_infogan_code_enters_as_loud_as_the_noise():
+    """G's first layer sees the one-hot code times 8 (the noise's expected length), then z's
+    other 64 numbers as they are; at code_scale=1, the one-hot as it is."""
+    torch.manual_seed(0)
+    z = torch.randn(512, 74)
+    one_hot = nn.functional.one_hot(z[:, :10].argmax(1), 10).float()
+    seen = []
+    for scale, expected in ((None, 8.0), (1.0, 1.0)):
+        G = models.InfoGenerator(code_scale=scale).eval()
+        G.fc[0].register_forward_hook(lambda m, inputs, out: seen.append(inputs[0]))
+        with torch.no_grad():
+            G(z)
+        assert torch.equal(seen[-1][:, :10], expected * one_hot)
+        assert torch.equal(seen[-1][:, 10:], z[:, 10:])
+    assert z[:, 10:].norm(dim=1).mean().item() == pytest.approx(8.0, rel=0.05)
+
+
 def test_batchnorm_undoes_any_rescaling_of_the_weights_before_it():
     """Why spectral norm measures nothing Lipschitz on a D with BatchNorm: dividing a
     bias-free conv's weights by a constant, as W / sigma(W) does, leaves D's training-mode

@@ -182,15 +182,14 @@ def infogan_sweep() -> str:
     runs, sources = {}, {}  # a later row replaces an earlier one of the same run and step
     for line in path.read_text().splitlines():
         x = json.loads(line)
-        if x["config"] == "recipe" and "hardware" in x:
-            sources[x["seed"]] = f"`{x['command']}` on {x['hardware']}, {x['date'][:10]}"
+        if x["config"].startswith("recipe") and "hardware" in x:
+            source = f"`{x['command']}` on {x['hardware']}, {x['date'][:10]}"
+            sources[x["config"], x["seed"]] = source
         runs.setdefault(x["config"], {}).setdefault(x["seed"], {})[x["step"]] = x["purity"]
     by_source = {}
-    for seed, source in sorted(sources.items()):
-        by_source.setdefault(source, []).append(str(seed))
-    recipe_source = "; ".join(
-        f"seed{'s' * (len(s) > 1)} {', '.join(s)}: {source}" for source, s in by_source.items()
-    )
+    for (config, seed), source in sorted(sources.items()):
+        by_source.setdefault(source, []).append(f"{config} {seed}")
+    recipe_source = "; ".join(f"{', '.join(s)}: {source}" for source, s in by_source.items())
     cell = lambda d, step: f"{d[step]:.0%}" if step in d else "-"
     first = lambda d: next((f"{s}" for s in sorted(d) if d[s] >= 0.85), f"not by {max(d)}")
     steps = (500, 1000, 2000, 3000, 4000, 5000, 7500, 10000)
@@ -206,10 +205,11 @@ def infogan_sweep() -> str:
         "{equal 5e-4, G 1e-3 and D 2e-4}; `pap-*` the paper's pair at a quarter (w256) or an "
         "eighth (w128) of its widths, G 2e-3 and D 4e-4 unless named. These rows were measured "
         "by the script's first form, on the package before its rebuild (the same step and "
-        "loss). `recipe` is the shipped recipe on this package, trained on past its budget "
-        f"({recipe_source}). Its rows at 2000 steps and the table above ran the same recipe and "
-        "seeds on different machines: how far they differ is how far a machine's float "
-        "rounding, amplified by the game, moves one run.\n\n"
+        "loss), and all feed the categorical code at scale 1. `recipe` is the shipped recipe, "
+        "trained on past its budget, and `recipe-scale1` the same with the code at scale 1, "
+        "the recipe before. Its rows were measured as `recipe` before the scale existed, and "
+        "before judging a run stopped shifting its random stream, so `recipe-scale1` now draws "
+        f"other runs of the same recipe ({recipe_source}).\n\n"
         + _table(["config", "seed", *(f"{s} steps" for s in steps), "first at 85%"], rows)
     )
 

@@ -21,14 +21,11 @@ from gan_helpers.__main__ import main as cli
 from gan_helpers.env import GanError, repo_root
 
 SHIPPED = ("dcgan", "cgan", "infogan")
-# a shipped generator is trained once, so it may train past its chapter's CPU budget: InfoGAN's
-# code keeps sharpening (benchmarks/infogan_sweep.py recipe measures it against steps)
-STEPS = {**recipes.STEPS, "infogan": 5000}
 
 
 def ship(args) -> int:
     out = args.out or repo_root() / "runs" / f"ship-{args.model}"
-    steps = STEPS[args.model]
+    steps = recipes.STEPS[args.model]
     argv = ["train", args.model, "--out", str(out), "--steps", str(steps), "--seed", "0"]
     if (out / "checkpoint.pt").exists():
         argv.append("--resume")  # an interrupted run goes on; resuming repeats bit for bit
