@@ -1,8 +1,8 @@
 """InfoGAN's codes, measured over seeds: how soon and how well the categorical code becomes
 the digit, for the `infogan` recipe, for the same recipe with its categorical code fed at
-scale 1 (the recipe before, whose codes lock onto style), and with the information term
-weighted 5 (the first recipe's weight), and what the two continuous codes move, against
-the shipped DCGAN's best single coordinates of z.
+scale 1 (the recipe before, whose code settles on some seeds for a mix of look-alike
+digits), and with the information term weighted 5 (the first recipe's weight), and what the
+two continuous codes move, against the shipped DCGAN's best single coordinates of z.
 
     python benchmarks/infogan.py [--seeds 0 1 2] [--arms recipe] [--steps 3000] [--save infogan]
 
