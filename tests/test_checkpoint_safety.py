@@ -233,9 +233,6 @@ def test_a_bad_checkpoint_gets_one_sentence_naming_the_file(kind, tmp_path, mlp_
     assert_one_sentence(message)
 
 
-# --- the divergence guard -----------------------------------------------------------------
-
-
 def test_an_infogan_run_from_before_the_code_scale_is_refused_and_kept(tmp_path, digits):
     """Chapter 08's run folder from the recipe before the code was scaled: its weights have
     every shape of today's, so only the saved scale tells the two apart. Going on from it
@@ -255,6 +252,9 @@ def test_an_infogan_run_from_before_the_code_scale_is_refused_and_kept(tmp_path,
     assert path.read_bytes() == before
     with pytest.raises(GanError, match="recipe changed since it was trained"):
         load_generator(path)
+
+
+# --- the divergence guard -----------------------------------------------------------------
 
 
 class BlowsUpAt(losses.BCE):
